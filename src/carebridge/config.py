@@ -1,0 +1,27 @@
+"""Settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///carebridge.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREBRIDGE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://127.0.0.1:8000"
+    export_dir: Path = Path("var/export")
+    max_bundle_entries: int = 10_000
+    max_request_bytes: int = 64 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1_000
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. from `--db`) taking precedence."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

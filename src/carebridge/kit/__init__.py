@@ -1,0 +1,1 @@
+"""Domain-free plumbing: database engines, errors, clock, ids, JSON codec."""
