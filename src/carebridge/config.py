@@ -22,6 +22,6 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides (e.g. from `--db`) taking precedence."""
+    """Settings from the environment; explicit overrides (e.g. `--db`) take precedence."""
     clean = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**clean)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""One error family for the whole application; every error leaving /fhir becomes an OperationOutcome.
+"""One error family for the application; every error leaving /fhir becomes an OperationOutcome.
 
 Issue codes come from the FHIR R4 `issue-type` value set (http://hl7.org/fhir/valueset-issue-type.html).
 """
@@ -65,7 +65,7 @@ class InvalidRequestError(AppError):
 class ValidationFailedError(AppError):
     def __init__(self, issues: list[Issue]):
         first = issues[0] if issues else Issue("error", "structure", "invalid resource")
-        super().__init__(422, first.code, first.diagnostics, first.expression, issues[1:])
+        super().__init__(400, first.code, first.diagnostics, first.expression, issues[1:])
 
 
 class NotFoundError(AppError):

@@ -1,0 +1,60 @@
+"""FastAPI application factory; each API router is mounted with one line."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carebridge.config import Settings, load_settings
+from carebridge.fhir import endpoints as fhir_endpoints
+from carebridge.fhir.http import error_response
+from carebridge.fhir.schema import upgrade
+from carebridge.kit.db import create_db_engine
+from carebridge.kit.errors import AppError
+
+log = logging.getLogger("carebridge")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+    engine = create_db_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    app = FastAPI(title="carebridge", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.engine = engine
+    _install_error_handlers(app)
+    app.include_router(fhir_endpoints.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_request: Request, exc: RequestValidationError) -> Response:
+        return error_response(AppError(400, "invalid", f"invalid request: {exc.errors()[:3]}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return error_response(AppError(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        # Log the type only: messages can carry resource content (PHI).
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=False)
+        return error_response(
+            AppError(500, "exception", "internal server error; the request was rolled back")
+        )

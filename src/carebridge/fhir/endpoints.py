@@ -1,0 +1,320 @@
+"""The FHIR R4 RESTful API under /fhir (http.html): one route per interaction.
+
+Endpoints stay thin: parse HTTP, open one transaction, call `service`, shape the response. The
+database work runs in the thread pool so the event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from carebridge.config import Settings
+from carebridge.fhir import capability, service
+from carebridge.fhir.bundles import history_bundle, searchset
+from carebridge.fhir.http import (
+    Prefer,
+    fhir_response,
+    if_match_version,
+    json_body,
+    parse_prefer,
+    resource_headers,
+    write_response,
+)
+from carebridge.fhir.search.dates import InvalidDateError, date_range
+from carebridge.fhir.search.parse import Limits
+from carebridge.fhir.service import FhirContext
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.transaction import process_bundle
+from carebridge.fhir.validation import known_type
+from carebridge.kit.errors import InvalidRequestError, NotFoundError, NotSupportedError
+
+router = APIRouter(prefix="/fhir")
+T = TypeVar("T")
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def context_of(request: Request, prefer: Prefer | None = None) -> FhirContext:
+    settings = settings_of(request)
+    prefer = prefer or parse_prefer(request)
+    limits = Limits(settings.default_page_size, settings.max_page_size)
+    return FhirContext(
+        base_url=base_url(request), strict=prefer.handling == "strict", limits=limits
+    )
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+@contextmanager
+def unit_of_work(request: Request) -> Iterator[FhirStore]:
+    """One request = one transaction: commit on success, roll back on any error."""
+    with request.app.state.engine.begin() as conn:
+        yield FhirStore(conn, base_url(request))
+
+
+async def in_transaction(request: Request, work: Callable[[FhirStore], T]) -> T:
+    def run() -> T:
+        with unit_of_work(request) as store:
+            return work(store)
+
+    return await run_in_threadpool(run)
+
+
+def _check_type(resource_type: str) -> None:
+    if not known_type(resource_type):
+        raise NotFoundError(f"{resource_type!r} is not a FHIR R4 resource type")
+
+
+def _query_pairs(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return date_range(value)[0]
+    except InvalidDateError as exc:
+        raise InvalidRequestError(f"_since: {exc}") from None
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    params = request.query_params
+    settings = settings_of(request)
+    count, offset = (
+        params.get("_count", str(settings.default_page_size)),
+        params.get("_offset", "0"),
+    )
+    if not count.isdigit() or not offset.isdigit():
+        raise InvalidRequestError("_count and _offset must be non-negative integers")
+    return min(int(count), settings.max_page_size), int(offset)
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Response:
+    return fhir_response(capability.capability_statement(base_url(request)))
+
+
+@router.post("")
+@router.post("/")
+async def transaction_or_batch(request: Request) -> Response:
+    settings = settings_of(request)
+    body = await json_body(request, settings.max_request_bytes)
+    prefer = parse_prefer(request)
+    ctx = context_of(request, prefer)
+    minimal = prefer.returns == "minimal"
+    result = await in_transaction(
+        request,
+        lambda store: process_bundle(
+            store, ctx, body, max_entries=settings.max_bundle_entries, minimal=minimal
+        ),
+    )
+    return fhir_response(result)
+
+
+@router.get("")
+@router.get("/")
+async def system_search(request: Request) -> Response:
+    ctx = context_of(request)
+    params = _query_pairs(request)
+    query = service.query_for(ctx, None, params)
+    if not query.resource_types and query.criteria:
+        raise InvalidRequestError("system-level search with criteria needs _type")
+    page = await in_transaction(request, lambda store: store.search(query))
+    return fhir_response(searchset(ctx.base_url, "", params, query, page))
+
+
+@router.get("/_history")
+async def system_history(request: Request) -> Response:
+    return await _history(request, None, None, "_history")
+
+
+async def _history(
+    request: Request, res_type: str | None, res_id: str | None, path: str
+) -> Response:
+    count, offset = _paging(request)
+    since_raw = request.query_params.get("_since")
+    since = _since(since_raw)
+
+    def work(store: FhirStore) -> Any:
+        if res_id is not None and store.find(res_type or "", res_id) is None:
+            raise NotFoundError(f"{res_type}/{res_id} is not known")
+        return store.history(res_type, res_id, since=since, count=count, offset=offset)
+
+    page = await in_transaction(request, work)
+    extra = [("_since", since_raw)] if since_raw else []
+    return fhir_response(history_bundle(base_url(request), path, page, count, offset, extra))
+
+
+@router.get("/{resource_type}/_history")
+async def type_history(request: Request, resource_type: str) -> Response:
+    _check_type(resource_type)
+    return await _history(request, resource_type, None, f"{resource_type}/_history")
+
+
+@router.get("/{resource_type}/{res_id}/_history")
+async def instance_history(request: Request, resource_type: str, res_id: str) -> Response:
+    _check_type(resource_type)
+    return await _history(request, resource_type, res_id, f"{resource_type}/{res_id}/_history")
+
+
+@router.get("/{resource_type}/{res_id}/_history/{version}")
+async def vread(request: Request, resource_type: str, res_id: str, version: str) -> Response:
+    _check_type(resource_type)
+    if not version.isdigit():
+        raise NotFoundError(f"version {version!r} is not a version number")
+    stored = await in_transaction(
+        request, lambda store: store.vread(resource_type, res_id, int(version))
+    )
+    return fhir_response(
+        stored.content, 200, resource_headers(base_url(request), stored, with_location=False)
+    )
+
+
+@router.get("/Patient/{res_id}/$everything")
+async def patient_everything(request: Request, res_id: str) -> Response:
+    """Patient/$everything: the record as a searchset Bundle, paged with _count/_offset."""
+    params = request.query_params
+    types = tuple(t for t in params.get("_type", "").split(",") if t)
+    since = _since(params.get("_since"))
+    count, offset = _paging(request)
+    found = await in_transaction(
+        request, lambda store: service.everything(store, res_id, types=types, since=since)
+    )
+    base = base_url(request)
+    window = found[offset : offset + count]
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(found)}
+    links = [
+        {
+            "relation": "self",
+            "url": f"{base}/Patient/{res_id}/$everything?_count={count}&_offset={offset}",
+        }
+    ]
+    if offset + count < len(found):
+        links.append(
+            {
+                "relation": "next",
+                "url": f"{base}/Patient/{res_id}/$everything"
+                f"?_count={count}&_offset={offset + count}",
+            }
+        )
+    bundle["link"] = links
+    bundle["entry"] = [
+        {
+            "fullUrl": f"{base}/{r.res_type}/{r.res_id}",
+            "resource": r.content,
+            "search": {"mode": "match"},
+        }
+        for r in window
+    ]
+    return fhir_response(bundle)
+
+
+@router.get("/{resource_type}")
+async def search_type(request: Request, resource_type: str) -> Response:
+    return await _search(request, resource_type, _query_pairs(request))
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(request: Request, resource_type: str) -> Response:
+    form = await request.form()
+    params = [(k, str(v)) for k, v in form.multi_items()] + _query_pairs(request)
+    return await _search(request, resource_type, params)
+
+
+async def _search(request: Request, resource_type: str, params: list[tuple[str, str]]) -> Response:
+    _check_type(resource_type)
+    ctx = context_of(request)
+    query = service.query_for(ctx, resource_type, params)
+    page = await in_transaction(request, lambda store: store.search(query))
+    return fhir_response(searchset(ctx.base_url, resource_type, params, query, page))
+
+
+@router.get("/{resource_type}/{res_id}")
+async def read(request: Request, resource_type: str, res_id: str) -> Response:
+    _check_type(resource_type)
+    stored = await in_transaction(request, lambda store: store.read(resource_type, res_id))
+    headers = resource_headers(base_url(request), stored, with_location=False)
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    return fhir_response(stored.content, 200, headers)
+
+
+@router.post("/{resource_type}")
+async def create(request: Request, resource_type: str) -> Response:
+    _check_type(resource_type)
+    body = await json_body(request, settings_of(request).max_request_bytes)
+    prefer = parse_prefer(request)
+    ctx = context_of(request, prefer)
+    if_none_exist = request.headers.get("if-none-exist")
+    result = await in_transaction(
+        request,
+        lambda store: service.create(store, ctx, resource_type, body, if_none_exist=if_none_exist),
+    )
+    return write_response(ctx.base_url, result, prefer)
+
+
+@router.put("/{resource_type}/{res_id}")
+async def update(request: Request, resource_type: str, res_id: str) -> Response:
+    _check_type(resource_type)
+    body = await json_body(request, settings_of(request).max_request_bytes)
+    prefer = parse_prefer(request)
+    ctx = context_of(request, prefer)
+    version = if_match_version(request)
+    result = await in_transaction(
+        request,
+        lambda store: service.update(store, ctx, resource_type, res_id, body, if_match=version),
+    )
+    return write_response(ctx.base_url, result, prefer)
+
+
+@router.put("/{resource_type}")
+async def conditional_update(request: Request, resource_type: str) -> Response:
+    _check_type(resource_type)
+    condition = request.url.query
+    if not condition:
+        raise InvalidRequestError(
+            "PUT to a type URL needs search criteria (conditional update) or an id"
+        )
+    body = await json_body(request, settings_of(request).max_request_bytes)
+    prefer = parse_prefer(request)
+    ctx = context_of(request, prefer)
+    result = await in_transaction(
+        request,
+        lambda store: service.conditional_update(store, ctx, resource_type, condition, body),
+    )
+    return write_response(ctx.base_url, result, prefer)
+
+
+@router.delete("/{resource_type}/{res_id}")
+async def delete(request: Request, resource_type: str, res_id: str) -> Response:
+    _check_type(resource_type)
+    await in_transaction(request, lambda store: service.delete(store, resource_type, res_id))
+    return Response(status_code=204)
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(request: Request, resource_type: str) -> Response:
+    _check_type(resource_type)
+    condition = request.url.query
+    if not condition:
+        raise NotSupportedError(
+            "DELETE on a type needs search criteria (conditional delete)", status=405
+        )
+    ctx = context_of(request)
+    await in_transaction(
+        request, lambda store: service.conditional_delete(store, ctx, resource_type, condition)
+    )
+    return Response(status_code=204)

@@ -1,0 +1,252 @@
+"""Parse FHIR search parameters (R4 search.html) into a `SearchQuery` (pure).
+
+Unknown parameters are an error under `Prefer: handling=strict` and are ignored and reported under
+`handling=lenient` (search.html#errors). Modifiers and features that are not implemented are always
+an error: silently ignoring them would return wrong results.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from carebridge.fhir.search.parameters import SearchParam, registry
+from carebridge.fhir.search.query import Criterion, Include, SearchQuery, SortKey
+from carebridge.kit.errors import InvalidRequestError, NotSupportedError
+
+RESULT_PARAMS = frozenset(
+    {
+        "_count",
+        "_offset",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_elements",
+        "_total",
+        "_format",
+        "_pretty",
+        "_type",
+    }
+)
+SPECIAL = {"_id": "token", "_lastUpdated": "date"}
+SUPPORTED_MODIFIERS = {
+    "token": {"missing", "not"},
+    "string": {"missing", "exact", "contains"},
+    "date": {"missing"},
+    "reference": {"missing"},
+    "quantity": {"missing"},
+    "number": {"missing"},
+    "uri": {"missing", "below", "above"},
+}
+SUMMARY_MODES = {"count", "true", "false", "data", "text"}
+TOTAL_MODES = {"none", "estimate", "accurate"}
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+@dataclass(frozen=True)
+class Limits:
+    default_count: int = 50
+    max_count: int = 1000
+
+
+def split_values(raw: str) -> tuple[str, ...]:
+    """Split an OR list on unescaped commas; unescape `\\,` (search.html#escaping)."""
+    return tuple(v.replace("\\,", ",") for v in _UNESCAPED_COMMA.split(raw))
+
+
+def parse_search(
+    resource_types: Sequence[str],
+    params: Sequence[tuple[str, str]],
+    *,
+    strict: bool = False,
+    limits: Limits | None = None,
+) -> SearchQuery:
+    """Turn request parameters into a query; raise on what cannot be honoured."""
+    limits = limits or Limits()
+    types = tuple(resource_types)
+    criteria: list[Criterion] = []
+    ignored: list[str] = []
+    result: dict[str, list[str]] = {}
+    for name, value in params:
+        base = name.split(":", 1)[0].split(".", 1)[0]
+        if base in RESULT_PARAMS:
+            result.setdefault(base, []).append(value if ":" not in name else f"{name}={value}")
+            continue
+        criterion = _criterion(types, name, value, strict=strict)
+        if criterion is None:
+            ignored.append(name)
+        else:
+            criteria.append(criterion)
+    if "_type" in result and not resource_types:
+        types = tuple(t for v in result["_type"] for t in split_values(v))
+        _check_types(types)
+    return SearchQuery(
+        resource_types=types,
+        criteria=tuple(criteria),
+        sort=_sort(types, result.get("_sort", [])),
+        count=_count(result.get("_count", []), limits),
+        offset=_non_negative("_offset", result.get("_offset", ["0"])[-1]),
+        includes=_includes(result.get("_include", []), False)
+        + _includes(result.get("_revinclude", []), True),
+        summary=_choice("_summary", result.get("_summary", []), SUMMARY_MODES),
+        elements=tuple(e for v in result.get("_elements", []) for e in split_values(v) if e),
+        total=_choice("_total", result.get("_total", []), TOTAL_MODES) or "accurate",
+        ignored=tuple(ignored),
+    )
+
+
+def _check_types(types: Sequence[str]) -> None:
+    known = registry().resource_types
+    for t in types:
+        if t not in known:
+            raise InvalidRequestError(f"unknown resource type in _type: {t!r}")
+
+
+def _criterion(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> Criterion | None:
+    if "." in name.split(":", 1)[0] or ("." in name and ":" in name.split(".", 1)[0]):
+        return _chained(types, name, value, strict=strict)
+    code, _, modifier = name.partition(":")
+    resource_type = types[0] if len(types) == 1 else ""
+    if code in SPECIAL:
+        return _make(resource_type, code, SPECIAL[code], modifier or None, value, special=code)
+    param = _lookup(types, code)
+    if param is None or not param.indexed:
+        return _unknown(types, code, strict=strict, known=param is not None)
+    if modifier and param.type == "reference" and modifier in registry().resource_types:
+        return _make(resource_type, code, "reference", None, _typed_refs(modifier, value), param)
+    return _make(resource_type, code, param.type, modifier or None, value, param)
+
+
+def _lookup(types: tuple[str, ...], code: str) -> SearchParam | None:
+    found = [registry().get(t, code) for t in types] if types else []
+    params = [p for p in found if p is not None]
+    if types and len(params) == len(types):
+        kinds = {p.type for p in params}
+        if len(kinds) == 1:
+            return params[0]
+    return None
+
+
+def _typed_refs(target_type: str, value: str) -> str:
+    return ",".join(v if "/" in v else f"{target_type}/{v}" for v in split_values(value))
+
+
+def _make(
+    resource_type: str,
+    code: str,
+    type_: str,
+    modifier: str | None,
+    value: str,
+    param: SearchParam | None = None,
+    special: str | None = None,
+) -> Criterion:
+    if modifier and modifier not in SUPPORTED_MODIFIERS.get(type_, set()):
+        raise NotSupportedError(
+            f"modifier ':{modifier}' is not supported on {type_} parameter {code!r}"
+        )
+    if modifier == "missing" and value not in ("true", "false"):
+        raise InvalidRequestError(f"{code}:missing takes true or false, not {value!r}")
+    values = split_values(value)
+    if any(v == "" for v in values) and modifier != "missing":
+        raise InvalidRequestError(f"empty value for search parameter {code!r}")
+    return Criterion(resource_type, code, type_, modifier, values, param, special)
+
+
+def _unknown(types: tuple[str, ...], code: str, *, strict: bool, known: bool) -> Criterion | None:
+    where = "/".join(types) or "system-level search"
+    reason = "is not indexed" if known else "is not a known search parameter"
+    if code.startswith("_has") or code in ("_text", "_content", "_query", "_list", "_filter"):
+        reason = "is not supported"
+    if strict:
+        raise InvalidRequestError(f"{code!r} {reason} for {where} (Prefer: handling=strict)")
+    return None
+
+
+def _chained(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> Criterion | None:
+    head, _, rest = name.partition(".")
+    ref_code, _, target_type = head.partition(":")
+    if "." in rest.split(":", 1)[0]:
+        raise NotSupportedError(f"chains deeper than one level are not supported: {name!r}")
+    ref = _lookup(types, ref_code)
+    if ref is None or ref.type != "reference":
+        return _unknown(types, ref_code, strict=strict, known=False)
+    targets = (target_type,) if target_type else ref.targets
+    if len(targets) != 1:
+        raise InvalidRequestError(
+            f"chained parameter {name!r} is ambiguous: {ref_code} may refer to"
+            f" {', '.join(targets)};"
+            f" name the type as {ref_code}:Type.{rest}"
+        )
+    inner = _criterion((targets[0],), rest, value, strict=True)
+    assert inner is not None  # strict parsing raises instead of returning None
+    return Criterion(
+        types[0] if len(types) == 1 else "",
+        ref_code,
+        "reference",
+        None,
+        (),
+        ref,
+        chain=inner,
+        chain_target=targets[0],
+    )
+
+
+def _sort(types: tuple[str, ...], raw: list[str]) -> tuple[SortKey, ...]:
+    keys: list[SortKey] = []
+    for item in (v for r in raw for v in split_values(r)):
+        descending = item.startswith("-")
+        code = item.lstrip("-")
+        if code in SPECIAL:
+            keys.append(SortKey(code, SPECIAL[code], descending, special=code))
+            continue
+        param = _lookup(types, code)
+        if param is None or not param.indexed or param.type in ("reference",):
+            raise InvalidRequestError(
+                f"cannot sort by {code!r} for {'/'.join(types) or 'all types'}"
+            )
+        keys.append(SortKey(code, param.type, descending))
+    return tuple(keys)
+
+
+def _count(raw: list[str], limits: Limits) -> int:
+    if not raw:
+        return limits.default_count
+    return min(_non_negative("_count", raw[-1]), limits.max_count)
+
+
+def _non_negative(name: str, value: str) -> int:
+    if not value.isdigit():
+        raise InvalidRequestError(f"{name} must be a non-negative integer, not {value!r}")
+    return int(value)
+
+
+def _choice(name: str, raw: list[str], allowed: set[str]) -> str | None:
+    if not raw:
+        return None
+    value = raw[-1]
+    if value not in allowed:
+        raise InvalidRequestError(
+            f"{name} must be one of {', '.join(sorted(allowed))}, not {value!r}"
+        )
+    return value
+
+
+def _includes(raw: list[str], reverse: bool) -> tuple[Include, ...]:
+    out: list[Include] = []
+    for entry in raw:
+        iterate = entry.startswith(("_include:iterate=", "_revinclude:iterate="))
+        spec = entry.split("=", 1)[1] if "=" in entry and entry.startswith("_") else entry
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise InvalidRequestError(
+                f"_include/_revinclude must be Type:param[:targetType], not {spec!r}"
+            )
+        source, code = parts[0], parts[1]
+        param = registry().get(source, code)
+        if param is None or param.type != "reference":
+            raise InvalidRequestError(f"{source}:{code} is not a reference search parameter")
+        target = parts[2] if len(parts) == 3 else None
+        out.append(Include(source, code, target, reverse, iterate))
+    return tuple(out)

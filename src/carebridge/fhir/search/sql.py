@@ -1,0 +1,349 @@
+"""SearchQuery -> SQLAlchemy statements (pure statement building; execution lives in the store).
+
+Each criterion becomes a condition on `resource.pk`. The most selective criterion (by parameter
+type: _id, reference, identifier-like token, string, token, then ranges) drives the query as an
+`IN (subquery)` over its index table; the others are correlated `EXISTS` probes through the
+`(res_pk, param)` index, so a patient-scoped search touches only that patient's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+
+from carebridge.fhir.search.dates import InvalidDateError, date_range
+from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
+from carebridge.fhir.search.values import next_prefix, normalize_string, parse_reference
+from carebridge.fhir.tables import INDEX_TABLES, resource
+from carebridge.kit.errors import InvalidRequestError
+
+_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+_DRIVE_ORDER = {
+    "_id": 0,
+    "reference": 1,
+    "string": 3,
+    "token": 4,
+    "uri": 4,
+    "date": 6,
+    "quantity": 6,
+    "number": 6,
+    "_lastUpdated": 7,
+}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    where: ColumnElement[bool]
+    order_by: tuple[ColumnElement[Any], ...]
+
+
+def compile_query(query: SearchQuery, base_url: str) -> Compiled:
+    """The WHERE clause and ORDER BY for `query` over the `resource` table."""
+    conditions: list[ColumnElement[bool]] = [resource.c.deleted == false()]
+    if query.resource_types:
+        conditions.append(resource.c.res_type.in_(query.resource_types))
+    ordered = sorted(query.criteria, key=_selectivity_rank)
+    for position, criterion in enumerate(ordered):
+        conditions.append(criterion_condition(criterion, base_url, drive=position == 0))
+    return Compiled(and_(*conditions), _order_by(query.sort))
+
+
+def _selectivity_rank(criterion: Criterion) -> int:
+    if criterion.modifier in ("missing", "not"):
+        return 9
+    if criterion.special:
+        return _DRIVE_ORDER[criterion.special]
+    if (
+        criterion.type == "token"
+        and criterion.code in ("identifier", "code")
+        and any("|" in v for v in criterion.values)
+    ):
+        return 2
+    return _DRIVE_ORDER.get(criterion.type, 8)
+
+
+def criterion_condition(
+    criterion: Criterion, base_url: str, *, drive: bool = False
+) -> ColumnElement[bool]:
+    """The condition on `resource` that `criterion` imposes (values OR-ed)."""
+    if criterion.special == "_id":
+        return _id_condition(criterion)
+    if criterion.special == "_lastUpdated":
+        return or_(
+            *(
+                _date_value(resource.c.last_updated, resource.c.last_updated, v)
+                for v in criterion.values
+            )
+        )
+    table = INDEX_TABLES[criterion.type]
+    scope = and_(table.c.param == criterion.code, _type_scope(table, criterion))
+    if criterion.modifier == "missing":
+        probe = exists().where(table.c.res_pk == resource.c.pk, scope)
+        return not_(probe) if criterion.values[0] == "true" else probe
+    match = or_(*(_value_condition(criterion, table, v, base_url) for v in criterion.values))
+    if criterion.chain is not None:
+        match = _chain_condition(criterion, table, base_url)
+    if criterion.modifier == "not":
+        return resource.c.pk.not_in(select(table.c.res_pk).where(scope, match))
+    if drive:
+        return resource.c.pk.in_(select(table.c.res_pk).where(scope, match))
+    return exists().where(table.c.res_pk == resource.c.pk, scope, match)
+
+
+def _type_scope(table: object, criterion: Criterion) -> ColumnElement[bool]:
+    column = table.c.res_type  # type: ignore[attr-defined]
+    if criterion.resource_type:
+        return column == criterion.resource_type  # type: ignore[no-any-return]
+    return column == resource.c.res_type  # type: ignore[no-any-return]
+
+
+def _id_condition(criterion: Criterion) -> ColumnElement[bool]:
+    condition = resource.c.res_id.in_(criterion.values)
+    if criterion.modifier == "not":
+        return not_(condition)
+    if criterion.modifier == "missing":
+        return false() if criterion.values[0] == "true" else true()
+    return condition
+
+
+def _value_condition(
+    criterion: Criterion, table: object, value: str, base: str
+) -> ColumnElement[bool]:
+    builder = _VALUE_BUILDERS[criterion.type]
+    return builder(table, value, criterion.modifier, base)
+
+
+def _token(t: object, value: str, _modifier: str | None, _base: str) -> ColumnElement[bool]:
+    c = t.c  # type: ignore[attr-defined]
+    system, bar, code = _split_unescaped_bar(value)
+    if not bar:
+        return c.code == _unescape(value)  # type: ignore[no-any-return]
+    if system == "":
+        return and_(c.system.is_(None), c.code == code)
+    if code == "":
+        return c.system == system  # type: ignore[no-any-return]
+    return and_(c.system == system, c.code == code)
+
+
+def _split_unescaped_bar(value: str) -> tuple[str, bool, str]:
+    for index, char in enumerate(value):
+        if char == "|" and (index == 0 or value[index - 1] != "\\"):
+            return _unescape(value[:index]), True, _unescape(value[index + 1 :])
+    return value, False, ""
+
+
+def _unescape(value: str) -> str:
+    return value.replace("\\|", "|").replace("\\$", "$").replace("\\\\", "\\")
+
+
+def _string(t: object, value: str, modifier: str | None, _base: str) -> ColumnElement[bool]:
+    c = t.c  # type: ignore[attr-defined]
+    if modifier == "exact":
+        return c.value_exact == value  # type: ignore[no-any-return]
+    norm = normalize_string(value)
+    if modifier == "contains":
+        escaped = norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return c.value_norm.like(f"%{escaped}%", escape="\\")  # type: ignore[no-any-return]
+    return and_(c.value_norm >= norm, c.value_norm < next_prefix(norm))
+
+
+def _uri(t: object, value: str, modifier: str | None, _base: str) -> ColumnElement[bool]:
+    c = t.c  # type: ignore[attr-defined]
+    if modifier == "below":
+        return and_(c.value >= value, c.value < next_prefix(value))
+    if modifier == "above":
+        return literal(value).like(c.value + "%")
+    return c.value == value  # type: ignore[no-any-return]
+
+
+def _reference(t: object, value: str, _modifier: str | None, base: str) -> ColumnElement[bool]:
+    c = t.c  # type: ignore[attr-defined]
+    local = (
+        value[len(base) :].lstrip("/")
+        if base and value.startswith(base.rstrip("/") + "/")
+        else value
+    )
+    if "/" not in local and ":" not in local:
+        return c.target_id == local  # type: ignore[no-any-return]
+    rtype, rid, url = parse_reference(local)
+    if url is not None:
+        return c.target_url == url  # type: ignore[no-any-return]
+    return and_(c.target_id == rid, c.target_type == rtype)
+
+
+def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnElement[bool]:
+    assert criterion.chain is not None
+    assert criterion.chain_target is not None
+    target = resource.alias("chain_target")
+    inner = criterion_condition(criterion.chain, base, drive=True)
+    inner = _rebind(inner, target)
+    c = table.c  # type: ignore[attr-defined]
+    matches = select(target.c.res_id).where(
+        target.c.res_type == criterion.chain_target, target.c.deleted == false(), inner
+    )
+    return and_(c.target_type == criterion.chain_target, c.target_id.in_(matches))
+
+
+def _rebind(condition: ColumnElement[bool], alias: object) -> ColumnElement[bool]:
+    from sqlalchemy.sql.util import ClauseAdapter
+
+    return ClauseAdapter(alias).traverse(condition)  # type: ignore[arg-type]
+
+
+def _date(t: object, value: str, _modifier: str | None, _base: str) -> ColumnElement[bool]:
+    c = t.c  # type: ignore[attr-defined]
+    return _date_value(c.start, c.end, value)
+
+
+def _date_value(
+    start: ColumnElement[datetime], end: ColumnElement[datetime], value: str
+) -> ColumnElement[bool]:
+    """R4 search.html#prefix semantics over the target range [start, end]."""
+    prefix, raw = _prefix(value)
+    try:
+        low, high = date_range(raw)
+    except InvalidDateError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    within = and_(start >= low, end <= high)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "eq": within,
+        "ne": not_(within),
+        "gt": end > high,
+        "lt": start < low,
+        "ge": or_(end > high, within),
+        "le": or_(start < low, within),
+        "sa": start > high,
+        "eb": end < low,
+    }
+    if prefix == "ap":
+        slack = max((high - low) / 10, timedelta(days=1))
+        return and_(start <= high + slack, end >= low - slack)
+    return conditions[prefix]
+
+
+def _prefix(value: str) -> tuple[str, str]:
+    if value[:2] in _PREFIXES and len(value) > 2 and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _number_range(raw: str) -> tuple[float, float, float]:
+    """Value and the implicit range of its precision (search.html#number: 100 = [99.5, 100.5))."""
+    try:
+        number = Decimal(raw)
+    except InvalidOperation as exc:
+        raise InvalidRequestError(f"not a number: {raw!r}") from exc
+    exponent = number.as_tuple().exponent
+    half = Decimal(5).scaleb(int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
+    return float(number), float(number - half), float(number + half)
+
+
+def _numeric(column: ColumnElement[float], value: str) -> ColumnElement[bool]:
+    prefix, raw = _prefix(value)
+    number, low, high = _number_range(raw)
+    in_range = and_(column >= low, column < high)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "eq": in_range,
+        "ne": not_(in_range),
+        "gt": column > number,
+        "lt": column < number,
+        "ge": column >= number,
+        "le": column <= number,
+        "sa": column > number,
+        "eb": column < number,
+        "ap": and_(column >= number - abs(number) * 0.1, column <= number + abs(number) * 0.1),
+    }
+    return conditions[prefix]
+
+
+def _number(t: object, value: str, _modifier: str | None, _base: str) -> ColumnElement[bool]:
+    return _numeric(t.c.value, value)  # type: ignore[attr-defined]
+
+
+def _quantity(t: object, value: str, _modifier: str | None, _base: str) -> ColumnElement[bool]:
+    c = t.c  # type: ignore[attr-defined]
+    parts = value.split("|")
+    if len(parts) not in (1, 3):
+        raise InvalidRequestError(f"quantity must be [prefix]number[|system|code], not {value!r}")
+    condition = _numeric(c.value, parts[0])
+    if len(parts) == 3:
+        system, code = parts[1], parts[2]
+        if system:
+            condition = and_(condition, c.system == system, c.code == code)
+        elif code:
+            condition = and_(condition, or_(c.code == code, c.unit == code))
+    return condition
+
+
+_VALUE_BUILDERS = {
+    "token": _token,
+    "string": _string,
+    "uri": _uri,
+    "reference": _reference,
+    "date": _date,
+    "number": _number,
+    "quantity": _quantity,
+}
+
+
+def _order_by(keys: Sequence[SortKey]) -> tuple[ColumnElement[Any], ...]:
+    order: list[ColumnElement[Any]] = []
+    for key in keys:
+        expression = _sort_expression(key)
+        order.append(expression.is_(None))  # values before missing ones, both directions
+        order.append(expression.desc() if key.descending else expression.asc())
+    order.append(resource.c.pk.asc())
+    return tuple(order)
+
+
+def _sort_expression(key: SortKey) -> ColumnElement[object]:
+    if key.special == "_id":
+        return resource.c.res_id
+    if key.special == "_lastUpdated":
+        return resource.c.last_updated
+    table = INDEX_TABLES[key.type]
+    column = {
+        "date": table.c.end if key.descending else table.c.start,
+        "string": table.c.value_norm if "value_norm" in table.c else None,
+        "token": table.c.code if "code" in table.c else None,
+        "quantity": table.c.value if "value" in table.c else None,
+        "number": table.c.value if "value" in table.c else None,
+        "uri": table.c.value if "value" in table.c else None,
+    }[key.type]
+    aggregate = func.max(column) if key.descending else func.min(column)
+    return (
+        select(aggregate)
+        .where(table.c.res_pk == resource.c.pk, table.c.param == key.code)
+        .scalar_subquery()
+    )
+
+
+def page_statement(compiled: Compiled, query: SearchQuery) -> Select[tuple[object, ...]]:
+    return (
+        select(resource)
+        .where(compiled.where)
+        .order_by(*compiled.order_by)
+        .limit(query.count)
+        .offset(query.offset)
+    )
+
+
+def count_statement(compiled: Compiled) -> Select[Any]:
+    return select(func.count()).select_from(resource).where(compiled.where)

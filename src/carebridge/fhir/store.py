@@ -1,0 +1,261 @@
+"""The FHIR store: reads, searches, history and compartments over one connection (one transaction).
+
+All SQL for resources runs here, in `writer.py` and in `bulk_load.py`; statements are built by
+`search/sql.py`. Callers own the transaction (one request = one transaction, ADR 0004).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, false, func, literal, select, tuple_, union_all
+
+from carebridge.fhir.records import HistoryPage, SearchPage, StoredResource, WriteOp, WriteResult
+from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.query import Include, SearchQuery
+from carebridge.fhir.search.sql import compile_query, count_statement, page_statement
+from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
+from carebridge.fhir.writer import BatchWriter
+from carebridge.kit.errors import GoneError, NotFoundError
+
+_MAX_INCLUDED = 5_000
+_ITERATE_DEPTH = 3
+
+
+def _stored(row: Row[Any]) -> StoredResource:
+    return StoredResource(**row._mapping)
+
+
+class FhirStore:
+    def __init__(self, conn: Connection, base_url: str = "") -> None:
+        self.conn = conn
+        self.base_url = base_url.rstrip("/")
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write(self, ops: Sequence[WriteOp], *, now: datetime | None = None) -> list[WriteResult]:
+        return BatchWriter(self.conn).write(ops, now=now)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def find(self, res_type: str, res_id: str) -> StoredResource | None:
+        row = self.conn.execute(
+            select(resource).where(resource.c.res_type == res_type, resource.c.res_id == res_id)
+        ).first()
+        return _stored(row) if row else None
+
+    def read(self, res_type: str, res_id: str) -> StoredResource:
+        """The current version; 404 if never existed, 410 if deleted (R4 http.html#read)."""
+        found = self.find(res_type, res_id)
+        if found is None:
+            raise NotFoundError(f"{res_type}/{res_id} is not known")
+        if found.deleted:
+            raise GoneError(f"{res_type}/{res_id} was deleted")
+        return found
+
+    def vread(self, res_type: str, res_id: str, version: int) -> StoredResource:
+        current = self.find(res_type, res_id)
+        if current is None:
+            raise NotFoundError(f"{res_type}/{res_id} is not known")
+        if current.version == version:
+            stored = current
+        else:
+            row = self.conn.execute(
+                select(resource_history).where(
+                    resource_history.c.res_type == res_type,
+                    resource_history.c.res_id == res_id,
+                    resource_history.c.version == version,
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError(f"{res_type}/{res_id} has no version {version}")
+            stored = StoredResource(pk=current.pk, **row._mapping)
+        if stored.deleted:
+            raise GoneError(f"{res_type}/{res_id} version {version} is a deletion")
+        return stored
+
+    def fetch(self, keys: Iterable[tuple[str, str]]) -> list[StoredResource]:
+        """Current, non-deleted resources for (type, id) keys, in no particular order."""
+        unique = list(dict.fromkeys(keys))
+        found: list[StoredResource] = []
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self.conn.execute(
+                select(resource).where(
+                    tuple_(resource.c.res_type, resource.c.res_id).in_(chunk),
+                    resource.c.deleted == false(),
+                )
+            )
+            found.extend(_stored(r) for r in rows)
+        return found
+
+    # -- search ---------------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchPage:
+        compiled = compile_query(query, self.base_url)
+        want_total = query.summary == "count" or query.total != "none"
+        total = (
+            int(self.conn.execute(count_statement(compiled)).scalar_one()) if want_total else None
+        )
+        if query.summary == "count":
+            return SearchPage([], [], total)
+        matches = [_stored(r) for r in self.conn.execute(page_statement(compiled, query))]
+        included = self.included(matches, query.includes)
+        return SearchPage(matches, included, total)
+
+    def count(self, query: SearchQuery) -> int:
+        return int(
+            self.conn.execute(count_statement(compile_query(query, self.base_url))).scalar_one()
+        )
+
+    def included(
+        self, matches: list[StoredResource], includes: Sequence[Include]
+    ) -> list[StoredResource]:
+        """_include and _revinclude targets of `matches` (search.html#include), each once."""
+        seen = {(m.res_type, m.res_id) for m in matches}
+        out: list[StoredResource] = []
+        frontier = matches
+        for depth in range(_ITERATE_DEPTH):
+            active = [i for i in includes if depth == 0 or i.iterate]
+            if not active or not frontier:
+                break
+            found = [r for inc in active for r in self._include_one(frontier, inc)]
+            frontier = []
+            for item in found:
+                key = (item.res_type, item.res_id)
+                if key not in seen and len(out) < _MAX_INCLUDED:
+                    seen.add(key)
+                    out.append(item)
+                    frontier.append(item)
+        return out
+
+    def _include_one(self, frontier: list[StoredResource], inc: Include) -> list[StoredResource]:
+        if inc.reverse:
+            return self._revinclude(frontier, inc)
+        pks = [r.pk for r in frontier if r.res_type == inc.source_type]
+        if not pks:
+            return []
+        ref = search_reference
+        conditions = [
+            ref.c.res_pk.in_(pks),
+            ref.c.param == inc.param,
+            ref.c.res_type == inc.source_type,
+        ]
+        if inc.target_type:
+            conditions.append(ref.c.target_type == inc.target_type)
+        targets = self.conn.execute(select(ref.c.target_type, ref.c.target_id).where(*conditions))
+        return self.fetch((t, i) for t, i in targets if t and i)
+
+    def _revinclude(self, frontier: list[StoredResource], inc: Include) -> list[StoredResource]:
+        ref = search_reference
+        keys = [(r.res_type, r.res_id) for r in frontier]
+        if inc.target_type:
+            keys = [k for k in keys if k[0] == inc.target_type]
+        if not keys:
+            return []
+        statement = (
+            select(resource)
+            .join(ref, ref.c.res_pk == resource.c.pk)
+            .where(
+                ref.c.res_type == inc.source_type,
+                ref.c.param == inc.param,
+                tuple_(ref.c.target_type, ref.c.target_id).in_(keys),
+                resource.c.deleted == false(),
+            )
+            .distinct()
+        )
+        return [_stored(r) for r in self.conn.execute(statement)]
+
+    # -- history --------------------------------------------------------------------------------
+    def history(
+        self,
+        res_type: str | None = None,
+        res_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        count: int = 50,
+        offset: int = 0,
+    ) -> HistoryPage:
+        """Versions newest first (R4 http.html#history), current and superseded together."""
+        current = select(
+            resource.c.pk,
+            resource.c.res_type,
+            resource.c.res_id,
+            resource.c.version,
+            resource.c.last_updated,
+            resource.c.deleted,
+            resource.c.method,
+            resource.c.content,
+        )
+        past = select(
+            literal(0).label("pk"),
+            resource_history.c.res_type,
+            resource_history.c.res_id,
+            resource_history.c.version,
+            resource_history.c.last_updated,
+            resource_history.c.deleted,
+            resource_history.c.method,
+            resource_history.c.content,
+        )
+        for table, name in ((resource, "current"), (resource_history, "past")):
+            filters = []
+            if res_type:
+                filters.append(table.c.res_type == res_type)
+            if res_id:
+                filters.append(table.c.res_id == res_id)
+            if since:
+                filters.append(table.c.last_updated >= since)
+            if name == "current":
+                current = current.where(*filters)
+            else:
+                past = past.where(*filters)
+        versions = union_all(current, past).subquery()
+        total = self.conn.execute(select(func.count()).select_from(versions)).scalar_one()
+        rows = self.conn.execute(
+            select(versions)
+            .order_by(versions.c.last_updated.desc(), versions.c.version.desc())
+            .limit(count)
+            .offset(offset)
+        )
+        return HistoryPage([_stored(r) for r in rows], int(total))
+
+    # -- compartments ---------------------------------------------------------------------------
+    def patient_compartment_keys(self, patient_id: str) -> list[tuple[str, str, int]]:
+        """(type, id, pk) of every resource in the Patient's compartment (CompartmentDefinition)."""
+        members = patient_compartment()
+        codes = sorted({code for params in members.values() for code in params})
+        ref = search_reference
+        rows = self.conn.execute(
+            select(ref.c.res_type, ref.c.param, resource.c.res_id, resource.c.pk)
+            .join(resource, resource.c.pk == ref.c.res_pk)
+            .where(
+                ref.c.target_type == "Patient",
+                ref.c.target_id == patient_id,
+                ref.c.param.in_(codes),
+                resource.c.deleted == false(),
+            )
+        )
+        keys = {(t, i, pk) for t, code, i, pk in rows if code in members.get(t, ())}
+        return sorted(keys)
+
+    def referenced_keys(self, pks: Sequence[int]) -> set[tuple[str, str]]:
+        ref = search_reference
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(pks), 500):
+            rows = self.conn.execute(
+                select(ref.c.target_type, ref.c.target_id).where(
+                    and_(ref.c.res_pk.in_(pks[start : start + 500]), ref.c.target_id.is_not(None))
+                )
+            )
+            found.update((t, i) for t, i in rows if t)
+        return found
+
+    # -- urn aliases ----------------------------------------------------------------------------
+    def resolve_urns(self, urns: Iterable[str]) -> dict[str, tuple[str, str]]:
+        wanted = list(dict.fromkeys(urns))
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            rows = self.conn.execute(
+                select(urn_alias).where(urn_alias.c.urn.in_(wanted[start : start + 500]))
+            )
+            found.update({r.urn: (r.res_type, r.res_id) for r in rows})
+        return found

@@ -1,0 +1,160 @@
+"""Tables of the FHIR store (SQLAlchemy Core). Migrations in carebridge/migrations mirror these.
+
+- `resource`: the current version of every resource (deleted ones keep a row, content NULL).
+- `resource_history`: every superseded version; current + history together are the full history.
+- `search_*`: one table per search parameter type, filled at write time from the R4 definitions;
+  rows point at `resource.pk`, so an update replaces a resource's rows in one statement per table.
+- `urn_alias`: `urn:uuid:` fullUrls seen in Bundles -> the resource they created, so references
+  across Bundles resolve and re-loading a Bundle updates instead of duplicating (ADR 0003).
+- `bulk_job`: asynchronous $export jobs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+Pk = BigInteger().with_variant(Integer(), "sqlite")  # SQLite aliases INTEGER PRIMARY KEY to rowid
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("pk", Pk, primary_key=True, autoincrement=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", DateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("method", String(8), nullable=False),
+    Column("content", Json, nullable=True),
+    UniqueConstraint("res_type", "res_id", name="uq_resource_type_id"),
+    Index("ix_resource_type_updated", "res_type", "last_updated"),
+    Index("ix_resource_updated", "last_updated"),
+)
+
+resource_history = Table(
+    "resource_history",
+    metadata,
+    Column("res_type", String(64), primary_key=True),
+    Column("res_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("last_updated", DateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("content", Json, nullable=True),
+    Index("ix_history_updated", "last_updated"),
+    Index("ix_history_type_updated", "res_type", "last_updated"),
+)
+
+
+def _index_table(name: str, *columns: Column[object], lookup: tuple[str, ...]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("res_pk", Pk, nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+        *columns,
+        Index(f"ix_{name}_lookup", "res_type", "param", *lookup),
+        Index(f"ix_{name}_res", "res_pk", "param"),
+    )
+
+
+search_token = _index_table(
+    "search_token",
+    Column("system", Text, nullable=True),
+    Column("code", Text, nullable=False),
+    lookup=("code", "system"),
+)
+search_string = _index_table(
+    "search_string",
+    Column("value_norm", Text, nullable=False),
+    Column("value_exact", Text, nullable=False),
+    lookup=("value_norm",),
+)
+search_date = _index_table(
+    "search_date",
+    Column("start", DateTime, nullable=False),
+    Column("end", DateTime, nullable=False),
+    lookup=("start", "end"),
+)
+search_reference = _index_table(
+    "search_reference",
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("target_url", Text, nullable=True),
+    lookup=("target_id", "target_type"),
+)
+search_quantity = _index_table(
+    "search_quantity",
+    Column("value", Float, nullable=False),
+    Column("system", Text, nullable=True),
+    Column("code", Text, nullable=True),
+    Column("unit", Text, nullable=True),
+    lookup=("value",),
+)
+search_number = _index_table(
+    "search_number",
+    Column("value", Float, nullable=False),
+    lookup=("value",),
+)
+search_uri = _index_table(
+    "search_uri",
+    Column("value", Text, nullable=False),
+    lookup=("value",),
+)
+
+INDEX_TABLES = {
+    "token": search_token,
+    "string": search_string,
+    "date": search_date,
+    "reference": search_reference,
+    "quantity": search_quantity,
+    "number": search_number,
+    "uri": search_uri,
+}
+
+urn_alias = Table(
+    "urn_alias",
+    metadata,
+    Column("urn", String(128), primary_key=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+)
+
+bulk_job = Table(
+    "bulk_job",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("request", Json, nullable=False),
+    Column("result", Json, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created", DateTime, nullable=False),
+    Column("finished", DateTime, nullable=True),
+)
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

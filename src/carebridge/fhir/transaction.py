@@ -1,0 +1,390 @@
+"""transaction and batch Bundles (R4 http.html#transaction).
+
+transaction: all-or-nothing; entries are processed DELETE, POST, PUT, GET as the spec orders them;
+any failure rolls back everything and returns the failing entry's OperationOutcome.
+batch: each entry in its own savepoint; failures are reported per entry and do not affect others.
+
+In both, fullUrls (`urn:uuid:` or absolute) are resolved to the ids the server assigns, conditional
+references and If-None-Exist are resolved by search, and `urn:uuid:` references to resources that
+an earlier Bundle created are resolved through the urn alias table (ADR 0003). A POST whose
+`urn:uuid:` fullUrl is already known updates that resource instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from carebridge.fhir import service
+from carebridge.fhir.bundles import entry_response, error_entry, read_entry
+from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, WriteResult
+from carebridge.fhir.references import is_conditional, iter_references, rewrite_references
+from carebridge.fhir.service import FhirContext
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.validation import check_shape, validate_resource
+from carebridge.kit.errors import AppError, InvalidRequestError, NotFoundError, TooCostlyError
+from carebridge.kit.ids import is_valid_id, new_id
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    url: str
+    full_url: str | None
+    resource: dict[str, Any] | None
+    if_none_exist: str | None = None
+    if_match: int | None = None
+    res_type: str = ""
+    res_id: str | None = None
+    condition: str | None = None
+    target: str | None = None  # Type/id this entry's fullUrl stands for
+    existing: StoredResource | None = None  # conditional create that matched
+
+
+@dataclass
+class BundleResult:
+    bundle: dict[str, Any]
+    results: list[WriteResult] = field(default_factory=list)
+
+
+def process_bundle(
+    store: FhirStore,
+    ctx: FhirContext,
+    bundle: Any,
+    *,
+    max_entries: int,
+    minimal: bool = False,
+    outcomes: dict[int, str] | None = None,
+) -> dict[str, Any]:
+    """Process a transaction or batch Bundle and return the response Bundle.
+
+    `outcomes`, when given, receives entry index -> created/updated/unchanged/deleted/not-present.
+    """
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidRequestError(
+            "POST to the base URL takes a Bundle of type transaction or batch"
+        )
+    kind = bundle.get("type")
+    if kind not in ("transaction", "batch"):
+        raise InvalidRequestError(f"Bundle.type must be transaction or batch, not {kind!r}")
+    raw_entries = bundle.get("entry") or []
+    if len(raw_entries) > max_entries:
+        raise TooCostlyError(
+            f"the Bundle has {len(raw_entries)} entries; the limit is {max_entries}"
+        )
+    if kind == "transaction":
+        entries = [_parse_entry(i, raw) for i, raw in enumerate(raw_entries)]
+        return _transaction(store, ctx, entries, minimal, outcomes)
+    return _batch(store, ctx, raw_entries, minimal, outcomes)
+
+
+def _parse_entry(index: int, raw: Any) -> Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise InvalidRequestError(f"{where}.request is required", expression=(f"{where}.request",))
+    request = raw["request"]
+    method, url = request.get("method"), request.get("url")
+    if method not in _ORDER or not isinstance(url, str) or not url:
+        raise InvalidRequestError(
+            f"{where}.request needs a method (GET/POST/PUT/DELETE) and a url",
+            expression=(f"{where}.request",),
+        )
+    if method == "PATCH":
+        raise InvalidRequestError(
+            f"{where}: PATCH is not supported", expression=(f"{where}.request",)
+        )
+    entry = Entry(
+        index,
+        method,
+        url,
+        raw.get("fullUrl"),
+        raw.get("resource"),
+        request.get("ifNoneExist"),
+        _etag_version(request.get("ifMatch")),
+    )
+    _split_url(entry)
+    if method in ("POST", "PUT"):
+        resource = check_shape(entry.resource, expected_type=entry.res_type)
+        entry.resource = resource
+    return entry
+
+
+def _etag_version(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    digits = value.removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise InvalidRequestError(f'If-Match {value!r} is not a version ETag like W/"3"')
+    return int(digits)
+
+
+def _split_url(entry: Entry) -> None:
+    path, _, query = entry.url.partition("?")
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise InvalidRequestError(
+            f"Bundle.entry[{entry.index}].request.url {entry.url!r} names no resource type"
+        )
+    entry.res_type = parts[0]
+    if len(parts) >= 2:
+        entry.res_id = parts[1]
+    if query:
+        entry.condition = query
+
+
+def _transaction(
+    store: FhirStore,
+    ctx: FhirContext,
+    entries: list[Entry],
+    minimal: bool,
+    outcomes: dict[int, str] | None,
+) -> dict[str, Any]:
+    try:
+        _assign_targets(store, ctx, entries)
+        resolve = _resolver(store, ctx, entries, strict_missing=True)
+        for entry in entries:
+            if entry.resource is not None:
+                entry.resource = rewrite_references(entry.resource, resolve)
+                if ctx.validate:
+                    validate_resource(entry.resource, expected_type=entry.res_type)
+        responses = _execute(store, ctx, entries, minimal, outcomes)
+    except AppError as exc:
+        failing = getattr(exc, "entry_index", None)
+        if failing is not None:
+            exc.message = f"Bundle.entry[{failing}]: {exc.message}"
+        raise
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
+
+
+def _batch(
+    store: FhirStore,
+    ctx: FhirContext,
+    raw_entries: list[Any],
+    minimal: bool,
+    outcomes: dict[int, str] | None,
+) -> dict[str, Any]:
+    entries: list[Entry | None] = []
+    responses: list[dict[str, Any] | None] = [None] * len(raw_entries)
+    for index, raw in enumerate(raw_entries):
+        try:
+            entries.append(_parse_entry(index, raw))
+        except AppError as exc:
+            entries.append(None)
+            responses[index] = error_entry(exc)
+    valid = [e for e in entries if e is not None]
+    _assign_targets(store, ctx, valid, lenient=True)
+    resolve = _resolver(store, ctx, valid, strict_missing=False)
+    for entry in sorted(valid, key=lambda e: (_ORDER[e.method], e.index)):
+        savepoint = store.conn.begin_nested()
+        try:
+            if entry.resource is not None:
+                entry.resource = rewrite_references(entry.resource, resolve)
+                _check_unresolved(entry)
+                if ctx.validate:
+                    validate_resource(entry.resource, expected_type=entry.res_type)
+            responses[entry.index] = _execute(store, ctx, [entry], minimal, outcomes)[0]
+            savepoint.commit()
+        except AppError as exc:
+            savepoint.rollback()
+            responses[entry.index] = error_entry(exc)
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _assign_targets(
+    store: FhirStore, ctx: FhirContext, entries: list[Entry], *, lenient: bool = False
+) -> None:
+    """Decide the id each POST/PUT entry will have, so references can point at it."""
+    known = store.resolve_urns(
+        e.full_url for e in entries if e.full_url and e.full_url.startswith("urn:")
+    )
+    for entry in entries:
+        try:
+            _assign_target(store, ctx, entry, known)
+        except AppError as exc:
+            if not lenient:
+                exc.entry_index = entry.index  # type: ignore[attr-defined]
+                raise
+            entry.target = None
+
+
+def _assign_target(
+    store: FhirStore, ctx: FhirContext, entry: Entry, known: dict[str, tuple[str, str]]
+) -> None:
+    if entry.method == "POST":
+        if entry.if_none_exist:
+            matches = service.find_matches(store, ctx, entry.res_type, entry.if_none_exist)
+            if len(matches) > 1:
+                raise InvalidRequestError(
+                    f"ifNoneExist {entry.if_none_exist!r} matches several resources", status=412
+                )
+            if matches:
+                entry.existing = matches[0]
+                entry.res_id = matches[0].res_id
+        if entry.res_id is None:
+            entry.res_id = _id_for_post(entry, known)
+    elif entry.method == "PUT" and entry.condition:
+        matches = service.find_matches(store, ctx, entry.res_type, entry.condition)
+        if len(matches) > 1:
+            raise InvalidRequestError(
+                f"conditional update {entry.url!r} matches several resources", status=412
+            )
+        entry.res_id = (
+            matches[0].res_id if matches else (entry.resource or {}).get("id") or new_id()
+        )
+    if entry.res_id and entry.method in ("POST", "PUT"):
+        entry.target = f"{entry.res_type}/{entry.res_id}"
+
+
+def _id_for_post(entry: Entry, known: dict[str, tuple[str, str]]) -> str:
+    full_url = entry.full_url or ""
+    if full_url in known and known[full_url][0] == entry.res_type:
+        return known[full_url][1]
+    candidate = full_url.removeprefix("urn:uuid:")
+    if full_url.startswith("urn:uuid:") and is_valid_id(candidate):
+        return candidate
+    return new_id()
+
+
+def _resolver(
+    store: FhirStore, ctx: FhirContext, entries: list[Entry], *, strict_missing: bool
+) -> Any:
+    local = {e.full_url: e.target for e in entries if e.full_url and e.target}
+    outside = {
+        ref
+        for e in entries
+        if e.resource is not None
+        for ref in iter_references(e.resource)
+        if ref.startswith("urn:") and ref not in local
+    }
+    aliases = store.resolve_urns(outside)
+    conditional: dict[str, str] = {}
+
+    def resolve(reference: str) -> str | None:
+        if reference in local:
+            return local[reference]
+        if reference in aliases:
+            rtype, rid = aliases[reference]
+            return f"{rtype}/{rid}"
+        if is_conditional(reference):
+            if reference not in conditional:
+                conditional[reference] = _conditional_reference(store, ctx, reference)
+            return conditional[reference]
+        if strict_missing and reference.startswith("urn:"):
+            raise NotFoundError(
+                f"reference {reference} names no entry in this Bundle and no known resource"
+            )
+        return None
+
+    return resolve
+
+
+def _conditional_reference(store: FhirStore, ctx: FhirContext, reference: str) -> str:
+    rtype, _, condition = reference.partition("?")
+    matches = service.find_matches(store, ctx, rtype, condition)
+    if len(matches) != 1:
+        found = "no" if not matches else "several"
+        raise InvalidRequestError(
+            f"conditional reference {reference!r} matches {found} resources", status=412
+        )
+    return matches[0].reference
+
+
+def _check_unresolved(entry: Entry) -> None:
+    for ref in iter_references(entry.resource):
+        if ref.startswith("urn:"):
+            raise NotFoundError(
+                f"reference {ref} names no entry in this Bundle and no known resource"
+            )
+
+
+def _execute(
+    store: FhirStore,
+    ctx: FhirContext,
+    entries: list[Entry],
+    minimal: bool,
+    outcomes: dict[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    ordered = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
+    planned = _write_ops(store, ctx, [e for e in ordered if e.method in ("POST", "PUT", "DELETE")])
+    ops = [op for op in planned.values() if op is not None]
+    written = dict(zip(map(id, ops), store.write(ops), strict=True)) if ops else {}
+    responses: dict[int, dict[str, Any]] = {}
+    if outcomes is not None:
+        outcomes.update(
+            {i: written[id(op)].outcome.value if op else "not-present" for i, op in planned.items()}
+        )
+        outcomes.update({e.index: "unchanged" for e in ordered if e.existing is not None})
+    for entry in ordered:
+        if entry.existing is not None:
+            kept = WriteResult(
+                WriteOp(Method.POST, entry.res_type, entry.existing.res_id),
+                Outcome.UNCHANGED,
+                entry.existing,
+            )
+            responses[entry.index] = entry_response(kept, minimal, status=200)
+        elif entry.index in planned:
+            op = planned[entry.index]
+            responses[entry.index] = (
+                entry_response(written[id(op)], minimal)
+                if op
+                else {"response": {"status": "204 No Content"}}
+            )
+        else:
+            responses[entry.index] = read_entry(
+                store, ctx, entry.res_type, entry.res_id, entry.condition
+            )
+    return [responses[e.index] for e in entries]
+
+
+def _write_ops(
+    store: FhirStore, ctx: FhirContext, writes: list[Entry]
+) -> dict[int, WriteOp | None]:
+    """entry index -> its write (None: a conditional delete that matched nothing)."""
+    ops: dict[int, WriteOp | None] = {}
+    for entry in writes:
+        if entry.existing is not None:
+            continue
+        if entry.method == "DELETE":
+            ops[entry.index] = _delete_op(store, ctx, entry)
+            continue
+        assert entry.resource is not None
+        assert entry.res_id is not None
+        if (
+            entry.method == "PUT"
+            and not entry.condition
+            and entry.resource.get("id") != entry.res_id
+        ):
+            raise InvalidRequestError(
+                f"Bundle.entry[{entry.index}]: resource id must equal the id in request.url"
+            )
+        content = {**entry.resource, "id": entry.res_id}
+        urn = (
+            entry.full_url
+            if entry.method == "POST" and (entry.full_url or "").startswith("urn:")
+            else None
+        )
+        method = Method.POST if entry.method == "POST" else Method.PUT
+        ops[entry.index] = WriteOp(
+            method, entry.res_type, entry.res_id, content, if_match=entry.if_match, urn=urn
+        )
+    return ops
+
+
+def _delete_op(store: FhirStore, ctx: FhirContext, entry: Entry) -> WriteOp | None:
+    if entry.condition:
+        matches = service.find_matches(store, ctx, entry.res_type, entry.condition)
+        if len(matches) > 1:
+            raise InvalidRequestError(
+                f"conditional delete {entry.url!r} matches several resources", status=412
+            )
+        if not matches:
+            return None
+        entry.res_id = matches[0].res_id
+    if not entry.res_id:
+        raise InvalidRequestError(
+            f"Bundle.entry[{entry.index}]: DELETE needs Type/id or Type?criteria"
+        )
+    return WriteOp(Method.DELETE, entry.res_type, entry.res_id, if_match=entry.if_match)

@@ -1,0 +1,98 @@
+"""Shared fixtures: a migrated database per backend, and an API client on it.
+
+SQLite runs everywhere. PostgreSQL tests are marked `postgres` and need
+CAREBRIDGE_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/postgres): a throwaway database
+is created for the session and dropped afterwards. If the variable is missing, those tests fail
+(they are deselected in `make test` and run by .ci/run), they never skip silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from carebridge.config import Settings
+from carebridge.fhir.schema import upgrade
+from carebridge.fhir.tables import metadata
+from carebridge.kit.db import create_db_engine, normalize_url
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SYNTHEA = SHARED_DATA / "synthea"
+
+
+def synthea_dir() -> Path:
+    if not SYNTHEA.is_dir():
+        pytest.fail(f"the shared Synthea sample data is missing at {SYNTHEA}")
+    return SYNTHEA
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    url = os.environ.get("CAREBRIDGE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("CAREBRIDGE_TEST_POSTGRES_URL is not set: PostgreSQL tests need a server")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    name = f"carebridge_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalize_url(postgres_admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = (
+        make_url(normalize_url(postgres_admin_url))
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'carebridge.db'}"
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest) -> str:
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Engine:
+    """A migrated, empty database (tables are emptied before each test)."""
+    with migrated_engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    return migrated_engine
+
+
+@pytest.fixture
+def settings(engine: Engine, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        export_dir=tmp_path / "export",
+    )

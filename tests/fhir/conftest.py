@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from carebridge.app import create_app
+from carebridge.config import Settings
+
+FHIR_JSON = {"content-type": "application/fhir+json"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+    app.state.engine.dispose()
+
+
+def create(client: TestClient, resource: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response = client.post(
+        f"/fhir/{resource['resourceType']}", json=resource, headers={**FHIR_JSON, **headers}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def put(client: TestClient, resource: dict[str, Any]) -> dict[str, Any]:
+    response = client.put(
+        f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR_JSON
+    )
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def search(client: TestClient, path: str, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/fhir/{path}", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
+    return sorted(
+        e["resource"]["id"]
+        for e in bundle.get("entry", [])
+        if e.get("search", {}).get("mode") == mode
+    )
