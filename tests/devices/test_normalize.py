@@ -370,6 +370,34 @@ def _operator_template(**changes: Any) -> DeviceTemplate:
     return parse_template(json.dumps(document), "operator-bp.json")
 
 
+class TestUnmappedFields:
+    """A template may read kind and specimen verbatim (no `map`); values must then be ours."""
+
+    TEMPLATE = _operator_template(
+        match={},
+        kind={"path": "$.kind"},
+        values={"systolic": "$.s", "diastolic": "$.d", "value": "$.v"},
+        unit={"path": "$.unit"},
+        specimen={"path": "$.specimen"},
+    )
+
+    def _results(self, **reading: Any) -> list[Any]:
+        payload = {"readings": [{"time": "2025-03-01T08:00:00Z", "unit": "mg/dL", **reading}]}
+        return normalize_payload(payload, CONTEXT, (self.TEMPLATE,))
+
+    def test_verbatim_kind_and_specimen_are_used(self) -> None:
+        (reading,) = self._results(kind="glucose", v=100, specimen="capillary")
+        assert [c.code for c in reading.codings] == ["41653-7", "2339-0"]
+
+    def test_unknown_verbatim_kind_is_rejected(self) -> None:
+        (rejected,) = self._results(kind="bp", v=100)
+        assert rejected.reason.startswith("unknown kind 'bp'; known kinds: blood-pressure")
+
+    def test_unknown_verbatim_specimen_is_rejected(self) -> None:
+        (rejected,) = self._results(kind="glucose", v=100, specimen="urine")
+        assert rejected.reason == "unknown specimen 'urine'; known: blood, capillary"
+
+
 class TestTemplatePriority:
     def test_first_template_to_claim_a_reading_wins(self) -> None:
         payload = _generic(kind="bp", systolic=16, diastolic=10, unit="kPa")

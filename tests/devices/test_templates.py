@@ -90,6 +90,13 @@ class TestParseTemplate:
         assert template.specimen is None
         assert template.description == ""
 
+    def test_kind_read_unmapped_from_the_payload_may_be_any_kind(self) -> None:
+        values = {"systolic": "$.s", "diastolic": "$.d", "value": "$.v"}
+        template = parse_template(
+            json.dumps(_with(kind={"path": "$.k"}, values=values, unit={"path": "$.u"})), "x.json"
+        )
+        assert template.possible_kinds() == tuple(ReadingKind)
+
     def test_malformed_json_names_the_file(self) -> None:
         with pytest.raises(TemplateError, match=r"^vendor-x\.json: Invalid JSON"):
             parse_template("{not json", "vendor-x.json")

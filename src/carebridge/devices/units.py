@@ -166,14 +166,6 @@ def canonical_decimals(measure: Measure) -> int:
     return _CANONICAL[measure].decimals
 
 
-def display_for(code: str) -> str:
-    """Human display for a UCUM code we accept (the code itself when nothing nicer exists)."""
-    for canonical in _CANONICAL.values():
-        if canonical.unit.code == code:
-            return canonical.unit.display
-    return code
-
-
 def factor_to_canonical(code: str, measure: Measure) -> float:
     factor = _CANONICAL[measure].factors.get(code)
     if factor is None:
