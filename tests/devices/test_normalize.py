@@ -106,117 +106,70 @@ SPO2 = ReadingKind.OXYGEN_SATURATION
 CAPILLARY = ["41653-7", "2339-0"]
 SPO2_CODES = ["59408-5", "2708-6"]
 
+# fmt: off
 CASES: list[tuple[str, Any, Expected]] = [
-    (
-        "generic-bp-mmhg",
-        _generic(kind="bp", systolic=128, diastolic=82, pulse=70, unit="mmHg"),
-        _bp("generic", 128, 82, MMHG_128_82, pulse=70),
-    ),
+    ("generic-bp-mmhg",
+     _generic(kind="bp", systolic=128, diastolic=82, pulse=70, unit="mmHg"),
+     _bp("generic", 128, 82, MMHG_128_82, pulse=70)),
     # 17.1 kPa x 1000/133.3220 = 128.261 mm[Hg]; 10.9 kPa = 81.757 mm[Hg]
-    (
-        "generic-bp-kpa",
-        _generic(kind="bp", systolic=17.1, diastolic=10.9, unit="kPa"),
-        _bp("generic", 128.3, 81.8, KPA_17_1_10_9),
-    ),
+    ("generic-bp-kpa",
+     _generic(kind="bp", systolic=17.1, diastolic=10.9, unit="kPa"),
+     _bp("generic", 128.3, 81.8, KPA_17_1_10_9)),
     # 6.1 mmol/L x 18.0156 = 109.895 mg/dL
-    (
-        "generic-glucose-mmol",
-        _generic(kind="glucose", value=6.1, unit="mmol/L"),
-        _single("generic", GLUCOSE, ["2339-0"], 109.9, "mg/dL", (6.1, "mmol/L")),
-    ),
-    (
-        "generic-glucose-capillary",
-        _generic(kind="glucose", value=110, unit="mg/dL", specimen="capillary"),
-        _single("generic", GLUCOSE, CAPILLARY, 110, "mg/dL", (110, "mg/dL")),
-    ),
+    ("generic-glucose-mmol",
+     _generic(kind="glucose", value=6.1, unit="mmol/L"),
+     _single("generic", GLUCOSE, ["2339-0"], 109.9, "mg/dL", (6.1, "mmol/L"))),
+    ("generic-glucose-capillary",
+     _generic(kind="glucose", value=110, unit="mg/dL", specimen="capillary"),
+     _single("generic", GLUCOSE, CAPILLARY, 110, "mg/dL", (110, "mg/dL"))),
     # 180 lb x 0.45359237 = 81.6466 kg
-    (
-        "generic-weight-lb",
-        _generic(kind="weight", value=180, unit="lb"),
-        _single("generic", WEIGHT, ["29463-7"], 81.65, "kg", (180, "lb")),
-    ),
-    (
-        "generic-spo2",
-        _generic(kind="spo2", value=97, unit="%"),
-        _single("generic", SPO2, SPO2_CODES, 97, "%", (97, "%")),
-    ),
-    (
-        "generic-heart-rate",
-        _generic(kind="hr", value=64, unit="bpm"),
-        _single("generic", HR, ["8867-4"], 64, "/min", (64, "bpm")),
-    ),
-    (
-        "vendor-a-bp",
-        _vendor_a("blood_pressure", sys=128, dia=82, pul=70),
-        _bp("vendor-a-bp", 128, 82, MMHG_128_82, pulse=70),
-    ),
-    (
-        "vendor-a-glucose",
-        _vendor_a("blood_glucose", glu=110),
-        _single("vendor-a-glucose", GLUCOSE, CAPILLARY, 110, "mg/dL", (110, "mg/dL")),
-    ),
-    (
-        "vendor-a-scale",
-        _vendor_a("weight", grams=81650),
-        _single("vendor-a-scale", WEIGHT, ["29463-7"], 81.65, "kg", (81650, "g")),
-    ),
-    (
-        "vendor-a-oximeter",
-        _vendor_a("spo2", spo2=97, pr=72),
-        _single("vendor-a-oximeter", SPO2, SPO2_CODES, 97, "%", (97, "%"), pulse=72),
-    ),
-    (
-        "vendor-b-bp-kpa",
-        _vendor_b(
-            "BPM",
-            systolic=17.1,
-            diastolic=10.9,
-            pressureUnit="kPa",
-            heartRate=70,
-            measuredAt="2025-03-01T09:00:00+01:00",
-        ),
-        _bp("vendor-b-bp", 128.3, 81.8, KPA_17_1_10_9, pulse=70),
-    ),
-    (
-        "vendor-b-bp-default-unit",
-        _vendor_b("BPM", systolic=128, diastolic=82),
-        _bp("vendor-b-bp", 128, 82, MMHG_128_82),
-    ),
+    ("generic-weight-lb",
+     _generic(kind="weight", value=180, unit="lb"),
+     _single("generic", WEIGHT, ["29463-7"], 81.65, "kg", (180, "lb"))),
+    ("generic-spo2",
+     _generic(kind="spo2", value=97, unit="%"),
+     _single("generic", SPO2, SPO2_CODES, 97, "%", (97, "%"))),
+    ("generic-heart-rate",
+     _generic(kind="hr", value=64, unit="bpm"),
+     _single("generic", HR, ["8867-4"], 64, "/min", (64, "bpm"))),
+    ("vendor-a-bp",
+     _vendor_a("blood_pressure", sys=128, dia=82, pul=70),
+     _bp("vendor-a-bp", 128, 82, MMHG_128_82, pulse=70)),
+    ("vendor-a-glucose",
+     _vendor_a("blood_glucose", glu=110),
+     _single("vendor-a-glucose", GLUCOSE, CAPILLARY, 110, "mg/dL", (110, "mg/dL"))),
+    ("vendor-a-scale",
+     _vendor_a("weight", grams=81650),
+     _single("vendor-a-scale", WEIGHT, ["29463-7"], 81.65, "kg", (81650, "g"))),
+    ("vendor-a-oximeter",
+     _vendor_a("spo2", spo2=97, pr=72),
+     _single("vendor-a-oximeter", SPO2, SPO2_CODES, 97, "%", (97, "%"), pulse=72)),
+    ("vendor-b-bp-kpa",
+     _vendor_b("BPM", systolic=17.1, diastolic=10.9, pressureUnit="kPa", heartRate=70,
+               measuredAt="2025-03-01T09:00:00+01:00"),
+     _bp("vendor-b-bp", 128.3, 81.8, KPA_17_1_10_9, pulse=70)),
+    ("vendor-b-bp-default-unit",
+     _vendor_b("BPM", systolic=128, diastolic=82),
+     _bp("vendor-b-bp", 128, 82, MMHG_128_82)),
     # 7.2 mmol/L x 18.0156 = 129.712 mg/dL
-    (
-        "vendor-b-glucose",
-        _vendor_b(
-            "GLUCOMETER",
-            glucose=7.2,
-            glucoseUnit="mmol/L",
-            sampleSite="fingertip",
-            measuredAt="2025-03-01T03:00:00-05:00",
-        ),
-        _single("vendor-b-glucose", GLUCOSE, CAPILLARY, 129.7, "mg/dL", (7.2, "mmol/L")),
-    ),
+    ("vendor-b-glucose",
+     _vendor_b("GLUCOMETER", glucose=7.2, glucoseUnit="mmol/L", sampleSite="fingertip",
+               measuredAt="2025-03-01T03:00:00-05:00"),
+     _single("vendor-b-glucose", GLUCOSE, CAPILLARY, 129.7, "mg/dL", (7.2, "mmol/L"))),
     # 12.5 st x 14 x 0.45359237 = 79.3787 kg
-    (
-        "vendor-b-scale-stone",
-        _vendor_b("SCALE", weight=12.5, weightUnit="st"),
-        _single("vendor-b-scale", WEIGHT, ["29463-7"], 79.38, "kg", (12.5, "st")),
-    ),
+    ("vendor-b-scale-stone",
+     _vendor_b("SCALE", weight=12.5, weightUnit="st"),
+     _single("vendor-b-scale", WEIGHT, ["29463-7"], 79.38, "kg", (12.5, "st"))),
     # 180.4 lb x 0.45359237 = 81.8281 kg
-    (
-        "vendor-b-scale-lbs",
-        _vendor_b("SCALE", weight=180.4, weightUnit="lbs"),
-        _single("vendor-b-scale", WEIGHT, ["29463-7"], 81.83, "kg", (180.4, "lbs")),
-    ),
-    (
-        "vendor-b-oximeter",
-        {
-            "deviceType": "OXIMETER",
-            "spo2Percent": 97,
-            "pulseRate": 72,
-            "timestampMs": EPOCH_0800 * 1000,
-        },
-        _single("vendor-b-oximeter", SPO2, SPO2_CODES, 97, "%", (97, "percent"), pulse=72),
-    ),
+    ("vendor-b-scale-lbs",
+     _vendor_b("SCALE", weight=180.4, weightUnit="lbs"),
+     _single("vendor-b-scale", WEIGHT, ["29463-7"], 81.83, "kg", (180.4, "lbs"))),
+    ("vendor-b-oximeter",
+     {"deviceType": "OXIMETER", "spo2Percent": 97, "pulseRate": 72,
+      "timestampMs": EPOCH_0800 * 1000},
+     _single("vendor-b-oximeter", SPO2, SPO2_CODES, 97, "%", (97, "percent"), pulse=72)),
 ]
+# fmt: on
 
 
 class TestNormalizePayloadBuiltins:
@@ -263,6 +216,18 @@ class TestNormalizePayloadBuiltins:
             "NormalizedReading",
         ]
         assert [r.location for r in results] == [f"$.readings[{i}]" for i in range(3)]
+
+    def test_documented_generic_example_yields_five_observations(self) -> None:
+        payload = {"readings": [
+            {"kind": "bp", "time": "2025-03-01T08:00:00Z",
+             "systolic": 128, "diastolic": 82, "pulse": 70, "unit": "mmHg"},
+            {"kind": "glucose", "time": "2025-03-01T08:05:00Z", "value": 6.1, "unit": "mmol/L"},
+            {"kind": "weight", "time": "2025-03-01T08:10:00Z", "value": 180, "unit": "lb"},
+            {"kind": "spo2", "time": "2025-03-01T08:15:00Z", "value": 97, "unit": "%"},
+        ]}  # fmt: skip
+        results = _normalize(payload)
+        assert [r.kind for r in results] == [BP, HR, GLUCOSE, WEIGHT, SPO2]
+        assert len({r.dedupe_key for r in results}) == 5
 
     def test_keeps_patient_and_device_from_the_context(self) -> None:
         reading = _only(_generic(kind="spo2", value=97, unit="%"))
