@@ -38,9 +38,20 @@ def date_range(text: str) -> tuple[datetime, datetime]:
     except ValueError as exc:
         raise InvalidDateError(f"not a valid date: {text!r} ({exc})") from exc
     offset = _offset(match.group("tz"))
-    start = start - offset
-    end = _add(start, width) - _TICK
-    return start, end
+    try:
+        following = _add(start, width)
+    except (OverflowError, ValueError):  # the range runs to the end of year 9999
+        return _to_utc(start, offset), HIGH
+    end = _to_utc(following, offset)
+    return _to_utc(start, offset), end if end in (LOW, HIGH) else end - _TICK
+
+
+def _to_utc(value: datetime, offset: timedelta) -> datetime:
+    """`value` at UTC `offset` as naive UTC, clamped to [LOW, HIGH] at the ends of the calendar."""
+    try:
+        return value - offset
+    except OverflowError:
+        return LOW if offset > timedelta(0) else HIGH
 
 
 def _start_and_width(match: re.Match[str]) -> tuple[datetime, tuple[str, int]]:
@@ -71,7 +82,7 @@ def _start_and_width(match: re.Match[str]) -> tuple[datetime, tuple[str, int]]:
 def _add(start: datetime, width: tuple[str, int]) -> datetime:
     unit, amount = width
     if unit == "years":
-        return start.replace(year=start.year + amount) if start.year < 9999 else HIGH + _TICK
+        return start.replace(year=start.year + amount)
     if unit == "months":
         month = start.month + amount
         year = start.year + (month - 1) // 12
@@ -84,6 +95,8 @@ def _offset(tz: str | None) -> timedelta:
         return timedelta(0)
     sign = 1 if tz[0] == "+" else -1
     hours, minutes = int(tz[1:3]), int(tz[4:6])
+    if hours > 14 or minutes > 59:
+        raise InvalidDateError(f"not a time zone offset: {tz!r}")
     return sign * timedelta(hours=hours, minutes=minutes)
 
 

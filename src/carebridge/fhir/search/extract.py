@@ -19,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
+from carebridge.fhir.search.fhirpath import Member
 from carebridge.fhir.search.parameters import SearchParam, registry
 from carebridge.fhir.search.values import normalize_string, parse_reference
 
@@ -36,8 +38,10 @@ NumberRow = tuple[str, float]
 UriRow = tuple[str, str]
 
 _NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+_NAME_ONLY_PARTS = frozenset(_NAME_PARTS) - {"text"}  # an element with one of these is a HumanName
 _ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
 _CURRENCY_SYSTEM = "urn:iso:std:iso:4217"
+_CONTACT_POINT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 
 
 @dataclass
@@ -55,7 +59,7 @@ def index_rows(resource: dict[str, Any]) -> IndexRows:
     """Every index row for `resource`, deduplicated per table."""
     rows = IndexRows()
     for param in registry().indexed_params(resource["resourceType"]):
-        if param.first_keys.isdisjoint(resource.keys()):
+        if param.first_keys and param.first_keys.isdisjoint(resource.keys()):
             continue
         values = [v for path in param.paths for v in path.evaluate(resource)]
         if values:
@@ -87,26 +91,39 @@ def _token_pairs(values: Iterable[Any]) -> Iterator[tuple[str | None, str]]:
             elif "code" in value and isinstance(value["code"], str):
                 yield value.get("system"), value["code"]
             elif "value" in value and isinstance(value["value"], str):
-                yield value.get("system"), value["value"]
+                system = value.get("system")
+                # ContactPoint.system is a code (phone, email, ...), not a namespace URI
+                yield (None if system in _CONTACT_POINT_SYSTEMS else system), value["value"]
 
 
 def _strings(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
-    for text in _string_parts(values):
+    """One row per string part; a multi-word family name is also searchable by each of its words
+    ("Carreno" and "Quinones" both match "Carreno Quinones", search.html#string), with the whole
+    name kept as the exact value."""
+    family = _is_family(param)
+    for text, is_family in _string_parts(values):
         rows.string.append((param.code, normalize_string(text), text))
+        if family or is_family:
+            rows.string.extend((param.code, normalize_string(w), text) for w in text.split()[1:])
 
 
-def _string_parts(values: Iterable[Any]) -> Iterator[str]:
+@cache
+def _is_family(param: SearchParam) -> bool:
+    return any(p.steps and p.steps[-1] == Member("family") for p in param.paths)
+
+
+def _string_parts(values: Iterable[Any]) -> Iterator[tuple[str, bool]]:
+    """(text, is a family name) for strings and the string parts of HumanName and Address."""
     for value in values:
         if isinstance(value, str):
-            yield value
+            yield value, False
         elif isinstance(value, dict):
-            parts = _NAME_PARTS if ("family" in value or "given" in value) else _ADDRESS_PARTS
-            for part in parts:
+            is_name = not _NAME_ONLY_PARTS.isdisjoint(value)
+            for part in _NAME_PARTS if is_name else _ADDRESS_PARTS:
                 item = value.get(part)
-                if isinstance(item, list):
-                    yield from (i for i in item if isinstance(i, str))
-                elif isinstance(item, str):
-                    yield item
+                for text in item if isinstance(item, list) else [item]:
+                    if isinstance(text, str):
+                        yield text, part == "family" and is_name
 
 
 def _dates(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
@@ -134,11 +151,14 @@ def _period(value: dict[str, Any]) -> tuple[datetime, datetime]:
 
 
 def _timing(value: dict[str, Any]) -> Iterator[tuple[datetime, datetime]]:
-    for event in value.get("event", []):
-        yield date_range(event)
+    """Only a Timing's outer limits matter (search.html#date): one range from the earliest event
+    or bound to the latest."""
+    ranges = [date_range(event) for event in value.get("event", [])]
     bounds = value.get("repeat", {}).get("boundsPeriod")
     if bounds:
-        yield _period(bounds)
+        ranges.append(_period(bounds))
+    if ranges:
+        yield min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
 def _references(param: SearchParam, values: list[Any], rows: IndexRows) -> None:

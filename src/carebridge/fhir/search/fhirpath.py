@@ -82,7 +82,13 @@ class CompiledPath:
         return list(_walk(self.steps, [resource]))
 
     def first_keys(self) -> tuple[str, ...]:
-        """The top-level JSON keys a resource must have for this path to yield anything."""
+        """The top-level JSON keys a resource must have for this path to yield anything.
+
+        Empty when the path yields a value whatever the resource holds (`exists() and ...` is
+        `false` on a resource without the element).
+        """
+        if self.steps and isinstance(self.steps[-1], PresentAndNotFalse):
+            return ()
         first = self.steps[0] if self.steps else None
         if isinstance(first, Member):
             if len(self.steps) > 1 and isinstance(self.steps[1], ChoiceType):

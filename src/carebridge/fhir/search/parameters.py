@@ -23,7 +23,9 @@ INDEXED_TYPES = frozenset({"token", "string", "date", "reference", "quantity", "
 
 # Bumped, with a dated note in docs/search-index.md, whenever index extraction changes; stores
 # written with an older version need `carebridge db reindex`.
-INDEX_VERSION = 1
+# 2 (2026-11): Timing indexed by its outer limits; ContactPoint values without a system; every
+#   word of a multi-word family name searchable; Patient.deceased indexed as false when absent.
+INDEX_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class SearchParam:
     targets: tuple[str, ...]
     modifiers: tuple[str, ...]
     comparators: tuple[str, ...]
-    first_keys: frozenset[str]
+    first_keys: frozenset[str]  # empty: evaluate on every resource
 
     @property
     def indexed(self) -> bool:
@@ -87,12 +89,21 @@ def registry() -> ParamRegistry:
                 url=raw["url"],
                 expression=raw["expression"],
                 paths=paths,
-                first_keys=frozenset(k for p in paths for k in p.first_keys()),
+                first_keys=_first_keys(paths),
                 targets=tuple(raw["target"]),
                 modifiers=tuple(raw["modifier"]),
                 comparators=tuple(raw["comparator"]),
             )
     return ParamRegistry(by_type, all_types)
+
+
+def _first_keys(paths: tuple[CompiledPath, ...]) -> frozenset[str]:
+    """Top-level keys one of which a resource needs for the parameter to have a value; empty when
+    some path yields a value on any resource (then the parameter is always evaluated)."""
+    keys = [p.first_keys() for p in paths]
+    if any(not k for k in keys):
+        return frozenset()
+    return frozenset(k for ks in keys for k in ks)
 
 
 def _paths_for(

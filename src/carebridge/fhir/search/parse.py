@@ -7,12 +7,12 @@ an error: silently ignoring them would return wrong results.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from carebridge.fhir.search.parameters import SearchParam, registry
 from carebridge.fhir.search.query import Criterion, Include, SearchQuery, SortKey
+from carebridge.fhir.search.values import split_unescaped
 from carebridge.kit.errors import InvalidRequestError, NotSupportedError
 
 RESULT_PARAMS = frozenset(
@@ -42,7 +42,6 @@ SUPPORTED_MODIFIERS = {
 }
 SUMMARY_MODES = {"count", "true", "false", "data", "text"}
 TOTAL_MODES = {"none", "estimate", "accurate"}
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,12 @@ class Limits:
 
 
 def split_values(raw: str) -> tuple[str, ...]:
-    """Split an OR list on unescaped commas; unescape `\\,` (search.html#escaping)."""
-    return tuple(v.replace("\\,", ",") for v in _UNESCAPED_COMMA.split(raw))
+    """Split an OR list on unescaped commas (search.html#escaping).
+
+    Escapes stay in the values; the SQL builder splits token and quantity values on `|` and then
+    unescapes each part.
+    """
+    return tuple(split_unescaped(raw, ","))
 
 
 def parse_search(
@@ -65,32 +68,39 @@ def parse_search(
 ) -> SearchQuery:
     """Turn request parameters into a query; raise on what cannot be honoured."""
     limits = limits or Limits()
-    types = tuple(resource_types)
-    criteria: list[Criterion] = []
-    ignored: list[str] = []
     result: dict[str, list[str]] = {}
+    filters: list[tuple[str, str]] = []
     for name, value in params:
         base = name.split(":", 1)[0].split(".", 1)[0]
         if base in RESULT_PARAMS:
             result.setdefault(base, []).append(value if ":" not in name else f"{name}={value}")
-            continue
-        criterion = _criterion(types, name, value, strict=strict)
-        if criterion is None:
+        else:
+            filters.append((name, value))
+    types = tuple(resource_types)
+    if "_type" in result and not resource_types:
+        types = tuple(t for v in result["_type"] for t in split_values(v) if t)
+        _check_types(types)
+    criteria: list[Criterion] = []
+    ignored: list[str] = []
+    for name, value in filters:
+        criterion = (
+            _criterion(types, name, value, strict=strict) if any(split_values(value)) else None
+        )
+        if criterion is None:  # unknown under lenient handling, or empty (search.html#errors)
             ignored.append(name)
         else:
             criteria.append(criterion)
-    if "_type" in result and not resource_types:
-        types = tuple(t for v in result["_type"] for t in split_values(v))
-        _check_types(types)
+    count = _count(result.get("_count", []), limits)
+    summary = _choice("_summary", result.get("_summary", []), SUMMARY_MODES)
     return SearchQuery(
         resource_types=types,
         criteria=tuple(criteria),
         sort=_sort(types, result.get("_sort", [])),
-        count=_count(result.get("_count", []), limits),
+        count=count,
         offset=_non_negative("_offset", result.get("_offset", ["0"])[-1]),
         includes=_includes(result.get("_include", []), False)
         + _includes(result.get("_revinclude", []), True),
-        summary=_choice("_summary", result.get("_summary", []), SUMMARY_MODES),
+        summary="count" if count == 0 and summary is None else summary,  # search.html#count
         elements=tuple(e for v in result.get("_elements", []) for e in split_values(v) if e),
         total=_choice("_total", result.get("_total", []), TOTAL_MODES) or "accurate",
         ignored=tuple(ignored),
@@ -148,9 +158,7 @@ def _make(
         )
     if modifier == "missing" and value not in ("true", "false"):
         raise InvalidRequestError(f"{code}:missing takes true or false, not {value!r}")
-    values = split_values(value)
-    if any(v == "" for v in values) and modifier != "missing":
-        raise InvalidRequestError(f"empty value for search parameter {code!r}")
+    values = tuple(v for v in split_values(value) if v)
     return Criterion(resource_type, code, type_, modifier, values, param, special)
 
 
@@ -165,6 +173,11 @@ def _unknown(types: tuple[str, ...], code: str, *, strict: bool, known: bool) ->
 
 
 def _chained(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> Criterion | None:
+    """`subject:Patient.name=peter` or `subject.name=peter` (search.html#chaining).
+
+    Without a `:Type`, the chain applies to every target type of the reference that defines the
+    chained parameter, so `Observation?subject.name=peter` finds subjects named peter of any type.
+    """
     head, _, rest = name.partition(".")
     ref_code, _, target_type = head.partition(":")
     if "." in rest.split(":", 1)[0]:
@@ -172,15 +185,17 @@ def _chained(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> 
     ref = _lookup(types, ref_code)
     if ref is None or ref.type != "reference":
         return _unknown(types, ref_code, strict=strict, known=False)
-    targets = (target_type,) if target_type else ref.targets
-    if len(targets) != 1:
+    if target_type and target_type not in ref.targets:
         raise InvalidRequestError(
-            f"chained parameter {name!r} is ambiguous: {ref_code} may refer to"
-            f" {', '.join(targets)};"
-            f" name the type as {ref_code}:Type.{rest}"
+            f"{ref_code} refers to {', '.join(ref.targets) or 'no resource type'},"
+            f" not {target_type}"
         )
-    inner = _criterion((targets[0],), rest, value, strict=True)
-    assert inner is not None  # strict parsing raises instead of returning None
+    inner_code = rest.split(":", 1)[0]
+    candidates = (target_type,) if target_type else ref.targets
+    targets = tuple(t for t in candidates if inner_code in SPECIAL or _is_indexed(t, inner_code))
+    if not targets:
+        return _unknown(candidates, inner_code, strict=strict, known=False)
+    chain = tuple(_criterion((t,), rest, value, strict=True) for t in targets)
     return Criterion(
         types[0] if len(types) == 1 else "",
         ref_code,
@@ -188,9 +203,13 @@ def _chained(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> 
         None,
         (),
         ref,
-        chain=inner,
-        chain_target=targets[0],
+        chain=tuple(c for c in chain if c is not None),
     )
+
+
+def _is_indexed(resource_type: str, code: str) -> bool:
+    param = registry().get(resource_type, code)
+    return param is not None and param.indexed
 
 
 def _sort(types: tuple[str, ...], raw: list[str]) -> tuple[SortKey, ...]:
@@ -245,7 +264,8 @@ def _includes(raw: list[str], reverse: bool) -> tuple[Include, ...]:
             )
         source, code = parts[0], parts[1]
         param = registry().get(source, code)
-        if param is None or param.type != "reference":
+        wildcard = code == "*" and source in registry().resource_types  # every reference param
+        if not wildcard and (param is None or param.type != "reference"):
             raise InvalidRequestError(f"{source}:{code} is not a reference search parameter")
         target = parts[2] if len(parts) == 3 else None
         out.append(Include(source, code, target, reverse, iterate))

@@ -21,8 +21,7 @@ class Criterion:
     values: tuple[str, ...]
     param: SearchParam | None = None
     special: str | None = None
-    chain: Criterion | None = None
-    chain_target: str | None = None
+    chain: tuple[Criterion, ...] = ()  # chained parameter: one criterion per target type
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,13 @@ from sqlalchemy import (
 
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
-from carebridge.fhir.search.values import next_prefix, normalize_string, parse_reference
+from carebridge.fhir.search.values import (
+    next_prefix,
+    normalize_string,
+    parse_reference,
+    split_unescaped,
+    unescape,
+)
 from carebridge.fhir.tables import INDEX_TABLES, resource
 from carebridge.kit.errors import InvalidRequestError
 
@@ -97,9 +103,10 @@ def criterion_condition(
     if criterion.modifier == "missing":
         probe = exists().where(table.c.res_pk == resource.c.pk, scope)
         return not_(probe) if criterion.values[0] == "true" else probe
-    match = or_(*(_value_condition(criterion, table, v, base_url) for v in criterion.values))
-    if criterion.chain is not None:
+    if criterion.chain:
         match = _chain_condition(criterion, table, base_url)
+    else:
+        match = or_(*(_value_condition(criterion, table, v, base_url) for v in criterion.values))
     if criterion.modifier == "not":
         return resource.c.pk.not_in(select(table.c.res_pk).where(scope, match))
     if drive:
@@ -132,9 +139,10 @@ def _value_condition(
 
 def _token(t: object, value: str, _modifier: str | None, _base: str) -> ColumnElement[bool]:
     c = t.c  # type: ignore[attr-defined]
-    system, bar, code = _split_unescaped_bar(value)
-    if not bar:
-        return c.code == _unescape(value)  # type: ignore[no-any-return]
+    parts = split_unescaped(value, "|")
+    if len(parts) == 1:
+        return c.code == unescape(value)  # type: ignore[no-any-return]
+    system, code = unescape(parts[0]), unescape("|".join(parts[1:]))
     if system == "":
         return and_(c.system.is_(None), c.code == code)
     if code == "":
@@ -142,19 +150,9 @@ def _token(t: object, value: str, _modifier: str | None, _base: str) -> ColumnEl
     return and_(c.system == system, c.code == code)
 
 
-def _split_unescaped_bar(value: str) -> tuple[str, bool, str]:
-    for index, char in enumerate(value):
-        if char == "|" and (index == 0 or value[index - 1] != "\\"):
-            return _unescape(value[:index]), True, _unescape(value[index + 1 :])
-    return value, False, ""
-
-
-def _unescape(value: str) -> str:
-    return value.replace("\\|", "|").replace("\\$", "$").replace("\\\\", "\\")
-
-
 def _string(t: object, value: str, modifier: str | None, _base: str) -> ColumnElement[bool]:
     c = t.c  # type: ignore[attr-defined]
+    value = unescape(value)
     if modifier == "exact":
         return c.value_exact == value  # type: ignore[no-any-return]
     norm = normalize_string(value)
@@ -166,6 +164,7 @@ def _string(t: object, value: str, modifier: str | None, _base: str) -> ColumnEl
 
 def _uri(t: object, value: str, modifier: str | None, _base: str) -> ColumnElement[bool]:
     c = t.c  # type: ignore[attr-defined]
+    value = unescape(value)
     if modifier == "below":
         return and_(c.value >= value, c.value < next_prefix(value))
     if modifier == "above":
@@ -175,6 +174,7 @@ def _uri(t: object, value: str, modifier: str | None, _base: str) -> ColumnEleme
 
 def _reference(t: object, value: str, _modifier: str | None, base: str) -> ColumnElement[bool]:
     c = t.c  # type: ignore[attr-defined]
+    value = unescape(value)
     local = (
         value[len(base) :].lstrip("/")
         if base and value.startswith(base.rstrip("/") + "/")
@@ -189,16 +189,17 @@ def _reference(t: object, value: str, _modifier: str | None, base: str) -> Colum
 
 
 def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnElement[bool]:
-    assert criterion.chain is not None
-    assert criterion.chain_target is not None
-    target = resource.alias("chain_target")
-    inner = criterion_condition(criterion.chain, base, drive=True)
-    inner = _rebind(inner, target)
+    """References whose target (of one of the chain's types) matches that type's criterion."""
     c = table.c  # type: ignore[attr-defined]
-    matches = select(target.c.res_id).where(
-        target.c.res_type == criterion.chain_target, target.c.deleted == false(), inner
-    )
-    return and_(c.target_type == criterion.chain_target, c.target_id.in_(matches))
+    alternatives = []
+    for inner in criterion.chain:
+        target = resource.alias()
+        condition = _rebind(criterion_condition(inner, base, drive=True), target)
+        matches = select(target.c.res_id).where(
+            target.c.res_type == inner.resource_type, target.c.deleted == false(), condition
+        )
+        alternatives.append(and_(c.target_type == inner.resource_type, c.target_id.in_(matches)))
+    return or_(*alternatives)
 
 
 def _rebind(condition: ColumnElement[bool], alias: object) -> ColumnElement[bool]:
@@ -279,12 +280,12 @@ def _number(t: object, value: str, _modifier: str | None, _base: str) -> ColumnE
 
 def _quantity(t: object, value: str, _modifier: str | None, _base: str) -> ColumnElement[bool]:
     c = t.c  # type: ignore[attr-defined]
-    parts = value.split("|")
+    parts = split_unescaped(value, "|")
     if len(parts) not in (1, 3):
         raise InvalidRequestError(f"quantity must be [prefix]number[|system|code], not {value!r}")
     condition = _numeric(c.value, parts[0])
     if len(parts) == 3:
-        system, code = parts[1], parts[2]
+        system, code = unescape(parts[1]), unescape(parts[2])
         if system:
             condition = and_(condition, c.system == system, c.code == code)
         elif code:

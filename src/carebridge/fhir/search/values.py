@@ -22,6 +22,38 @@ def next_prefix(value: str) -> str:
     return value[:-1] + chr(ord(value[-1]) + 1)
 
 
+def split_unescaped(text: str, separator: str) -> list[str]:
+    """Split on `separator` where it is not escaped by `\\` (R4 search.html#escaping).
+
+    Escapes are kept in the parts (`\\,` stays `\\,`), so a part can be split again on another
+    separator (`,` then `|` or `$`) before `unescape` turns it into the literal value.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            current.append(char + next(chars, ""))
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    """The literal value of an escaped search value: `\\$` `\\,` `\\|` `\\\\` lose their `\\`."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        out.append(next(chars, "") if char == "\\" else char)
+    return "".join(out)
+
+
 def parse_reference(reference: str) -> tuple[str | None, str | None, str | None]:
     """Split a Reference.reference into (type, id, url).
 
