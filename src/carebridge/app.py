@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,11 +12,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carebridge.config import Settings, load_settings
+from carebridge.fhir import bulk_endpoints, bulk_export
 from carebridge.fhir import endpoints as fhir_endpoints
 from carebridge.fhir.http import error_response
 from carebridge.fhir.schema import upgrade
-from carebridge.kit.db import create_db_engine
+from carebridge.kit.db import create_db_engine, refresh_statistics
 from carebridge.kit.errors import AppError
+from carebridge.kit.jobs import JobRunner
 
 log = logging.getLogger("carebridge")
 
@@ -24,10 +28,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     engine = create_db_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    app = FastAPI(title="carebridge", version="0.1.0", docs_url="/docs", redoc_url=None)
+    refresh_statistics(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _resume_jobs(app)
+        yield
+        app.state.jobs.shutdown()
+
+    app = FastAPI(
+        title="carebridge", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.jobs = JobRunner()
     _install_error_handlers(app)
+    app.include_router(bulk_endpoints.router)
     app.include_router(fhir_endpoints.router)
 
     @app.get("/healthz", include_in_schema=False)
@@ -35,6 +51,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         return {"status": "ok"}
 
     return app
+
+
+def _resume_jobs(app: FastAPI) -> None:
+    """Export jobs queued or running when the server last stopped start again."""
+    with app.state.engine.connect() as conn:
+        pending = bulk_export.pending_jobs(conn)
+    for job_id in pending:
+        bulk_endpoints.schedule_export(app.state, job_id, app.state.settings.base_url + "/fhir")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

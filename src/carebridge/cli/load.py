@@ -18,12 +18,11 @@ from carebridge.fhir.bulk_load import (
     LoadReport,
     bundle_order,
     load_bundle,
-    load_records,
-    read_ndjson,
+    load_ndjson,
 )
 from carebridge.fhir.schema import upgrade
 from carebridge.fhir.service import FhirContext
-from carebridge.kit.db import create_db_engine
+from carebridge.kit.db import create_db_engine, refresh_statistics
 
 console = Console(stderr=True)
 
@@ -56,7 +55,8 @@ def load(
     validate: Annotated[
         bool, typer.Option(help="Full structural validation of NDJSON resources.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="Resources per NDJSON transaction.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Resources per NDJSON transaction.")] = 2000,
+    workers: Annotated[int, typer.Option(help="Processes that parse and index NDJSON.")] = 1,
 ) -> None:
     """Load FHIR data; prints a summary table and exits non-zero if any record failed."""
     settings = settings_for(db)
@@ -82,16 +82,17 @@ def load(
             progress.advance(task, len(bundles[file].get("entry") or []))
         for file in ndjson_files:
             progress.update(task, description=file.name[:40])
-            records = read_ndjson(file, report)
             report.merge(
-                load_records(
+                load_ndjson(
                     engine,
-                    records,
+                    file,
                     batch_size=batch_size,
                     validate=validate,
+                    workers=workers,
                     progress=lambda n: progress.advance(task, n),
                 )
             )
+    refresh_statistics(engine, full=True)
     _print_summary(report)
     if report.dead_letters:
         raise typer.Exit(code=1)

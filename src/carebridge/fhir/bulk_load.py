@@ -13,8 +13,9 @@ goes on. Bundle files are processed as transactions/batches, in dependency order
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from sqlalchemy import Engine
 
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.references import iter_references
+from carebridge.fhir.search.extract import index_rows
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
 from carebridge.fhir.validation import check_shape, validate_resource
+from carebridge.kit.db import refresh_statistics
 from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
 
@@ -61,6 +64,96 @@ class LoadReport:
 class Record:
     source: str
     resource: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A parsed, checked NDJSON line with its index rows, or the reason it was refused."""
+
+    source: str
+    op: WriteOp | None
+    error: str | None
+    res_type: str
+
+
+def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepared]:
+    """Parse, check and index a chunk of NDJSON lines (pure; runs in a worker process)."""
+    out = []
+    for source, line in lines:
+        try:
+            resource = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            out.append(Prepared(source, None, f"not valid JSON: {exc}", "?"))
+            continue
+        report = LoadReport()
+        op = _op_for(Record(source, resource), validate, report)
+        if op is None:
+            rtype = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
+            out.append(Prepared(source, None, report.dead_letters[0].reason, str(rtype)))
+            continue
+        op.index = index_rows(op.content or {})
+        out.append(Prepared(source, op, None, op.res_type))
+    return out
+
+
+def _line_chunks(path: Path, size: int) -> Iterator[list[tuple[str, bytes]]]:
+    chunk: list[tuple[str, bytes]] = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                chunk.append((f"{path.name}:{number}", line))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def load_ndjson(
+    engine: Engine,
+    path: Path,
+    *,
+    batch_size: int = 2000,
+    validate: bool = False,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load an NDJSON file: worker processes parse and index, this process writes.
+
+    With `workers=0` everything runs in this process. Each batch is one transaction.
+    """
+    report = LoadReport()
+    chunks = _line_chunks(path, batch_size)
+    if workers <= 0:
+        for chunk in chunks:
+            _write_prepared(engine, prepare_lines(chunk, validate), report, progress)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending: deque[Future[list[Prepared]]] = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(prepare_lines, chunk, validate))
+                if len(pending) > workers + 1:
+                    _write_prepared(engine, pending.popleft().result(), report, progress)
+            while pending:
+                _write_prepared(engine, pending.popleft().result(), report, progress)
+    refresh_statistics(engine, full=True)
+    return report
+
+
+def _write_prepared(
+    engine: Engine, prepared: list[Prepared], report: LoadReport, progress: Progress | None
+) -> None:
+    batch = []
+    for item in prepared:
+        if item.op is None:
+            report.count(item.res_type, "failed")
+            report.dead_letters.append(DeadLetter(item.source, item.error or "refused"))
+        else:
+            batch.append((Record(item.source, item.op.content or {}), item.op))
+    if batch:
+        _flush(engine, batch, report, None)
+    if progress:
+        progress(len(prepared))
 
 
 def read_ndjson(path: Path, report: LoadReport) -> Iterator[Record]:

@@ -81,7 +81,7 @@ def _query_pairs(request: Request) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
 
 
-def _since(value: str | None) -> datetime | None:
+def parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -146,7 +146,7 @@ async def _history(
 ) -> Response:
     count, offset = _paging(request)
     since_raw = request.query_params.get("_since")
-    since = _since(since_raw)
+    since = parse_since(since_raw)
 
     def work(store: FhirStore) -> Any:
         if res_id is not None and store.find(res_type or "", res_id) is None:
@@ -188,7 +188,7 @@ async def patient_everything(request: Request, res_id: str) -> Response:
     """Patient/$everything: the record as a searchset Bundle, paged with _count/_offset."""
     params = request.query_params
     types = tuple(t for t in params.get("_type", "").split(",") if t)
-    since = _since(params.get("_since"))
+    since = parse_since(params.get("_since"))
     count, offset = _paging(request)
     found = await in_transaction(
         request, lambda store: service.everything(store, res_id, types=types, since=since)

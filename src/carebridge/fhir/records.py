@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carebridge.fhir.search.extract import IndexRows
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class WriteOp:
     content: dict[str, Any] | None = None
     if_match: int | None = None
     urn: str | None = None
+    index: IndexRows | None = None  # precomputed search index rows (bulk loads)
 
 
 @dataclass(frozen=True)

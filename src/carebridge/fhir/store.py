@@ -10,14 +10,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, false, func, literal, select, tuple_, union_all
+from sqlalchemy import Connection, Row, and_, false, func, literal, or_, select, true, union_all
 
 from carebridge.fhir.records import HistoryPage, SearchPage, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.query import Include, SearchQuery
 from carebridge.fhir.search.sql import compile_query, count_statement, page_statement
 from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
-from carebridge.fhir.writer import BatchWriter
+from carebridge.fhir.writer import BatchWriter, group_ids_by_type
 from carebridge.kit.errors import GoneError, NotFoundError
 
 _MAX_INCLUDED = 5_000
@@ -76,17 +76,17 @@ class FhirStore:
 
     def fetch(self, keys: Iterable[tuple[str, str]]) -> list[StoredResource]:
         """Current, non-deleted resources for (type, id) keys, in no particular order."""
-        unique = list(dict.fromkeys(keys))
         found: list[StoredResource] = []
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            rows = self.conn.execute(
-                select(resource).where(
-                    tuple_(resource.c.res_type, resource.c.res_id).in_(chunk),
-                    resource.c.deleted == false(),
+        for res_type, ids in group_ids_by_type(keys).items():
+            for start in range(0, len(ids), 500):
+                rows = self.conn.execute(
+                    select(resource).where(
+                        resource.c.res_type == res_type,
+                        resource.c.res_id.in_(ids[start : start + 500]),
+                        resource.c.deleted == false(),
+                    )
                 )
-            )
-            found.extend(_stored(r) for r in rows)
+                found.extend(_stored(r) for r in rows)
         return found
 
     # -- search ---------------------------------------------------------------------------------
@@ -135,11 +135,9 @@ class FhirStore:
         if not pks:
             return []
         ref = search_reference
-        conditions = [
-            ref.c.res_pk.in_(pks),
-            ref.c.param == inc.param,
-            ref.c.res_type == inc.source_type,
-        ]
+        conditions = [ref.c.res_pk.in_(pks), ref.c.res_type == inc.source_type]
+        if inc.param != "*":
+            conditions.append(ref.c.param == inc.param)
         if inc.target_type:
             conditions.append(ref.c.target_type == inc.target_type)
         targets = self.conn.execute(select(ref.c.target_type, ref.c.target_id).where(*conditions))
@@ -157,8 +155,13 @@ class FhirStore:
             .join(ref, ref.c.res_pk == resource.c.pk)
             .where(
                 ref.c.res_type == inc.source_type,
-                ref.c.param == inc.param,
-                tuple_(ref.c.target_type, ref.c.target_id).in_(keys),
+                ref.c.param == inc.param if inc.param != "*" else true(),
+                or_(
+                    *(
+                        and_(ref.c.target_type == t, ref.c.target_id.in_(ids))
+                        for t, ids in group_ids_by_type(keys).items()
+                    )
+                ),
                 resource.c.deleted == false(),
             )
             .distinct()

@@ -11,26 +11,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from carebridge.fhir.driver_insert import DuplicateKeyError, insert_index_rows, insert_resources
 from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.dates import instant_text
-from carebridge.fhir.search.extract import IndexRows, index_rows
+from carebridge.fhir.search.extract import index_rows
 from carebridge.fhir.tables import INDEX_TABLES, resource, resource_history, urn_alias
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import ConflictError, InvalidRequestError, PreconditionFailedError
 
 _CHUNK = 500
-_INDEX_COLUMNS = {
-    "token": ("system", "code"),
-    "string": ("value_norm", "value_exact"),
-    "date": ("start", "end"),
-    "reference": ("target_type", "target_id", "target_url"),
-    "quantity": ("value", "system", "code", "unit"),
-    "number": ("value",),
-    "uri": ("value",),
-}
 
 
 def same_content(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
@@ -51,18 +42,30 @@ def _without_server_meta(content: dict[str, Any] | None) -> dict[str, Any] | Non
 def existing_rows(
     conn: Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], StoredResource]:
-    """Current rows for (type, id) keys, fetched in chunks."""
+    """Current rows for (type, id) keys: one indexed `IN` per type and chunk.
+
+    (A row-value `(type, id) IN (...)` is not index-assisted on SQLite: it scans the table.)
+    """
     found: dict[tuple[str, str], StoredResource] = {}
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), _CHUNK):
-        chunk = unique[start : start + _CHUNK]
-        rows = conn.execute(
-            select(resource).where(tuple_(resource.c.res_type, resource.c.res_id).in_(chunk))
-        )
-        for row in rows:
-            stored = StoredResource(**row._mapping)
-            found[(stored.res_type, stored.res_id)] = stored
+    for res_type, ids in group_ids_by_type(keys).items():
+        for start in range(0, len(ids), _CHUNK):
+            rows = conn.execute(
+                select(resource).where(
+                    resource.c.res_type == res_type,
+                    resource.c.res_id.in_(ids[start : start + _CHUNK]),
+                )
+            )
+            for row in rows:
+                stored = StoredResource(**row._mapping)
+                found[(stored.res_type, stored.res_id)] = stored
     return found
+
+
+def group_ids_by_type(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for res_type, res_id in dict.fromkeys(keys):
+        grouped.setdefault(res_type, []).append(res_id)
+    return grouped
 
 
 class BatchWriter:
@@ -112,7 +115,7 @@ class BatchWriter:
             self._delete_index_rows([p.existing.pk for p in superseded if p.existing is not None])
         if created:
             self._insert_rows(created)
-        self._insert_index_rows([p.new for p in changed if p.new is not None and not p.new.deleted])
+        self._insert_index_rows([p for p in changed if p.new is not None and not p.new.deleted])
 
     def _move_to_history(self, rows: list[StoredResource]) -> None:
         self.conn.execute(
@@ -149,11 +152,9 @@ class BatchWriter:
             raise ConflictError("a resource was modified concurrently; retry the request")
 
     def _insert_rows(self, plans: list[_Plan]) -> None:
-        statement = insert(resource).returning(resource.c.pk, sort_by_parameter_order=True)
-        params = [p.insert_params() for p in plans]
         try:
-            pks = [row[0] for row in self.conn.execute(statement, params)]
-        except IntegrityError as exc:
+            pks = insert_resources(self.conn, [p.new for p in plans if p.new is not None])
+        except DuplicateKeyError as exc:
             raise ConflictError("a resource with that id was created concurrently") from exc
         for plan, pk in zip(plans, pks, strict=True):
             plan.assign_pk(pk)
@@ -165,9 +166,15 @@ class BatchWriter:
                     delete(table).where(table.c.res_pk.in_(pks[start : start + _CHUNK]))
                 )
 
-    def _insert_index_rows(self, stored: list[StoredResource]) -> None:
+    def _insert_index_rows(self, plans: list[_Plan]) -> None:
+        """Index rows for new versions; bulk loads may hand them in precomputed (`WriteOp.index`)."""
         insert_index_rows(
-            self.conn, ((s.pk, s.res_type, index_rows(s.content or {})) for s in stored)
+            self.conn,
+            (
+                (p.new.pk, p.new.res_type, p.op.index or index_rows(p.new.content or {}))
+                for p in plans
+                if p.new is not None
+            ),
         )
 
     def _record_urns(self, ops: Sequence[WriteOp]) -> None:
@@ -190,20 +197,6 @@ class BatchWriter:
         ]
         if fresh:
             self.conn.execute(insert(urn_alias), fresh)
-
-
-def insert_index_rows(conn: Connection, items: Iterable[tuple[int, str, IndexRows]]) -> None:
-    """Insert the index rows of many resources, one executemany per table."""
-    batches: dict[str, list[dict[str, Any]]] = {name: [] for name in INDEX_TABLES}
-    for pk, res_type, rows in items:
-        for name, columns in _INDEX_COLUMNS.items():
-            for row in getattr(rows, name):
-                record = {"res_pk": pk, "res_type": res_type, "param": row[0]}
-                record.update(zip(columns, row[1:], strict=True))
-                batches[name].append(record)
-    for name, records in batches.items():
-        if records:
-            conn.execute(insert(INDEX_TABLES[name]), records)
 
 
 def _reject_duplicates(ops: Sequence[WriteOp]) -> None:
@@ -281,17 +274,4 @@ class _Plan:
             "b_deleted": self.new.deleted,
             "b_method": self.new.method,
             "b_content": self.new.content,
-        }
-
-    def insert_params(self) -> dict[str, Any]:
-        assert self.new is not None
-        n = self.new
-        return {
-            "res_type": n.res_type,
-            "res_id": n.res_id,
-            "version": n.version,
-            "last_updated": n.last_updated,
-            "deleted": False,
-            "method": n.method,
-            "content": n.content,
         }

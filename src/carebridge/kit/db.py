@@ -72,3 +72,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
+
+
+def refresh_statistics(engine: Engine, *, full: bool = False) -> None:
+    """Update the query planner's statistics after bulk changes.
+
+    SQLite has no automatic statistics: without them it may drive a search from a broad index
+    (all Observations) instead of the per-resource one. `ANALYZE` after a load fixes the plans;
+    `PRAGMA optimize` (https://www.sqlite.org/pragma.html#pragma_optimize) is the cheap variant
+    for start-up. PostgreSQL's autovacuum analyzes eventually; after a bulk load we do it now.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("ANALYZE" if full else "PRAGMA optimize")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+        conn.commit()

@@ -1,0 +1,123 @@
+"""Ingest benchmark: bulk NDJSON load, transaction Bundles, and one-by-one creates (the baseline),
+on SQLite and/or PostgreSQL, in one process.
+
+    python bench/fhir_ingest.py --backend sqlite --resources 1000000
+    python bench/fhir_ingest.py --backend postgres --resources 1000000
+
+The loaded database is kept (bench/.data/fhir-bench.db or PostgreSQL db `carebridge_bench`) for
+bench/fhir_search.py. Prints a table and writes bench/results/fhir_ingest-<backend>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Report, database_url, stopwatch  # noqa: E402
+from population import population_file, transaction_bundles  # noqa: E402
+
+from carebridge.fhir import service  # noqa: E402
+from carebridge.fhir.bulk_load import load_ndjson  # noqa: E402
+from carebridge.fhir.schema import upgrade  # noqa: E402
+from carebridge.fhir.service import FhirContext  # noqa: E402
+from carebridge.fhir.store import FhirStore  # noqa: E402
+from carebridge.fhir.transaction import process_bundle  # noqa: E402
+from carebridge.kit.db import create_db_engine  # noqa: E402
+
+DB_NAME = "carebridge_bench"
+
+
+def one_by_one(url: str, lines: list[bytes]) -> float:
+    """Baseline: each resource created in its own transaction through the REST service path."""
+    engine = create_db_engine(url)
+    upgrade(engine)
+    ctx = FhirContext(base_url="http://bench/fhir")
+    with stopwatch() as elapsed:
+        for line in lines:
+            resource = orjson.loads(line)
+            with engine.begin() as conn:
+                service.update(
+                    FhirStore(conn), ctx, resource["resourceType"], resource["id"], resource
+                )
+    engine.dispose()
+    return len(lines) / elapsed()
+
+
+def bundles(url: str, copies: int) -> tuple[int, float]:
+    engine = create_db_engine(url)
+    upgrade(engine)
+    ctx = FhirContext(base_url="http://bench/fhir")
+    count = 0
+    with stopwatch() as elapsed:
+        for bundle in transaction_bundles(copies):
+            with engine.begin() as conn:
+                process_bundle(FhirStore(conn), ctx, bundle, max_entries=100_000, minimal=True)
+            count += len(bundle.get("entry", []))
+    engine.dispose()
+    return count, count / elapsed()
+
+
+def bulk(url: str, path: Path, workers: int) -> tuple[float, list[tuple[int, float]]]:
+    engine = create_db_engine(url)
+    upgrade(engine)
+    marks: list[tuple[int, float]] = []
+    done = [0]
+
+    with stopwatch() as elapsed:
+
+        def progress(n: int) -> None:
+            done[0] += n
+            if done[0] % 100_000 < n:
+                marks.append((done[0], elapsed()))
+
+        report = load_ndjson(engine, path, workers=workers, progress=progress)
+    if report.dead_letters:
+        sys.exit(f"bulk load refused {len(report.dead_letters)} records: {report.dead_letters[:3]}")
+    engine.dispose()
+    return report.stored / elapsed(), marks
+
+
+def run(backend: str, resources: int, baseline: int, copies: int, workers: int) -> None:
+    path = population_file(resources)
+    report = Report("fhir_ingest", ["path", "resources", "resources/s", "x baseline"])
+    sample = list(itertools.islice(path.open("rb"), baseline))
+    base_rate = one_by_one(database_url(backend, f"{DB_NAME}_baseline", fresh=True), sample)
+    report.add("one-by-one creates (baseline)", baseline, base_rate, 1.0)
+    count, bundle_rate = bundles(database_url(backend, f"{DB_NAME}_bundles", fresh=True), copies)
+    report.add("transaction Bundles (Synthea)", count, bundle_rate, bundle_rate / base_rate)
+    bulk_rate, marks = bulk(database_url(backend, DB_NAME, fresh=True), path, workers)
+    report.add(f"bulk NDJSON load ({workers} worker)", resources, bulk_rate, bulk_rate / base_rate)
+    for (n1, t1), (n2, t2) in itertools.pairwise([(0, 0.0), *marks]):
+        report.add(f"  bulk load, resources {n1:,}-{n2:,}", n2 - n1, (n2 - n1) / (t2 - t1), "")
+    report.meta = {
+        "resources": resources,
+        "baseline_sample": baseline,
+        "bundle_copies": copies,
+        "workers": workers,
+    }
+    print(f"wrote {report.emit(backend)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--resources", type=int, default=1_000_000)
+    parser.add_argument("--baseline", type=int, default=2_000)
+    parser.add_argument("--bundle-copies", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        run(backend, args.resources, args.baseline, args.bundle_copies, args.workers)
+
+
+if __name__ == "__main__":
+    main()
