@@ -1,0 +1,214 @@
+"""Clinical control (blood pressure, HbA1c, LDL) and the provider-recorded observations.
+
+Each patient has an untreated level; treatment lowers it in proportion to how much of the drug
+the patient actually has (the PDC of that condition's prescriptions), so non-adherence shows up
+as poor control. Effect sizes at full adherence:
+
+- Antihypertensives: 9.1 mmHg systolic / 5.5 mmHg diastolic per drug at standard dose, additive
+  across classes (Law et al., BMJ 2003;326:1427, 354 randomised trials).
+- Metformin: about 1.0 HbA1c point net of placebo (metformin label: -1.4% vs -0.4% placebo); a
+  second oral class about 0.8 more (ADA/EASD consensus: 0.7-1.0% per added class).
+- Statins: LDL-C down 40%, mid-range of "moderate intensity" (30-49%) in the 2018 AHA/ACC
+  cholesterol guideline.
+
+Untreated levels and spreads are assumptions chosen so that well-treated adherent patients reach
+usual targets. Poor control: systolic >= 140 mmHg (hypertension), HbA1c > 9% (the HEDIS
+"poor control" cut-off), LDL >= 130 mg/dL (hyperlipidaemia).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from carebridge.synth.conditions import Condition, ConditionSet
+from carebridge.synth.identifiers import make_uuids
+from carebridge.synth.regimens import DRUGS, DrugClass
+
+
+@dataclass(frozen=True)
+class ControlParameters:
+    sbp_untreated: tuple[float, float] = (145.0, 12.0)  # mean, sd for hypertensive patients
+    dbp_untreated: tuple[float, float] = (90.0, 8.0)
+    sbp_normal: tuple[float, float] = (121.0, 10.0)
+    dbp_normal: tuple[float, float] = (76.0, 7.0)
+    sbp_drop_per_drug: float = 9.1
+    dbp_drop_per_drug: float = 5.5
+    a1c_untreated: tuple[float, float] = (8.9, 1.2)
+    a1c_normal: tuple[float, float] = (5.4, 0.3)
+    a1c_drop_metformin: float = 1.0
+    a1c_drop_second_agent: float = 0.8
+    ldl_untreated: tuple[float, float] = (165.0, 30.0)
+    ldl_normal: tuple[float, float] = (112.0, 28.0)
+    ldl_statin_reduction: float = 0.40
+    poor_sbp: float = 140.0
+    poor_a1c: float = 9.0
+    poor_ldl: float = 130.0
+    bp_visit_noise: tuple[float, float] = (6.0, 4.0)  # visit-to-visit sd, systolic/diastolic
+    max_bp_observations: int = 3
+    max_a1c_observations: int = 2
+
+
+ANTIHYPERTENSIVE = (
+    DrugClass.ACE_INHIBITOR,
+    DrugClass.ARB,
+    DrugClass.CALCIUM_CHANNEL_BLOCKER,
+    DrugClass.THIAZIDE,
+)
+
+
+def _condition_dose(
+    lines: pd.DataFrame, line_pdc: npt.NDArray[np.float64], classes: tuple[DrugClass, ...], n: int
+) -> npt.NDArray[np.float64]:
+    """Per patient, the sum of PDCs of lines in `classes` (an adherence-weighted drug count)."""
+    drug_class = np.array([int(d.drug_class) for d in DRUGS])[lines["drug"].to_numpy()]
+    mask = np.isin(drug_class, [int(c) for c in classes])
+    patient = lines["patient_index"].to_numpy()[mask]
+    return np.bincount(patient, weights=line_pdc[mask], minlength=n).astype(np.float64)
+
+
+def _draw(
+    rng: np.random.Generator,
+    has: npt.NDArray[np.bool_],
+    sick: tuple[float, float],
+    well: tuple[float, float],
+) -> npt.NDArray[np.float64]:
+    return np.where(has, rng.normal(*sick, len(has)), rng.normal(*well, len(has)))
+
+
+def control_state(
+    rng: np.random.Generator,
+    conditions: ConditionSet,
+    lines: pd.DataFrame,
+    line_pdc: npt.NDArray[np.float64],
+    params: ControlParameters,
+) -> pd.DataFrame:
+    """Per patient: treated systolic/diastolic, HbA1c, LDL and the poor-control flags."""
+    flags = conditions.flags
+    n = len(flags)
+    htn = flags[:, Condition.HYPERTENSION]
+    bp_dose = _condition_dose(lines, line_pdc, ANTIHYPERTENSIVE, n)
+    sbp = (
+        _draw(rng, htn, params.sbp_untreated, params.sbp_normal)
+        - params.sbp_drop_per_drug * bp_dose
+    )
+    dbp = (
+        _draw(rng, htn, params.dbp_untreated, params.dbp_normal)
+        - params.dbp_drop_per_drug * bp_dose
+    )
+    dm = flags[:, Condition.DIABETES]
+    metformin = _condition_dose(lines, line_pdc, (DrugClass.BIGUANIDE,), n)
+    second = _condition_dose(lines, line_pdc, (DrugClass.SULFONYLUREA,), n)
+    a1c = _draw(rng, dm, params.a1c_untreated, params.a1c_normal)
+    a1c = a1c - params.a1c_drop_metformin * metformin - params.a1c_drop_second_agent * second
+    hld = flags[:, Condition.HYPERLIPIDAEMIA]
+    statin = _condition_dose(lines, line_pdc, (DrugClass.STATIN,), n)
+    ldl = _draw(rng, hld, params.ldl_untreated, params.ldl_normal)
+    ldl = ldl * (1.0 - params.ldl_statin_reduction * np.minimum(statin, 1.0))
+    frame = pd.DataFrame(
+        {
+            "sbp": np.clip(sbp, 90, 220),
+            "dbp": np.clip(np.minimum(dbp, sbp - 25), 50, 130),
+            "a1c": np.clip(a1c, 4.5, 14.0),
+            "ldl": np.clip(ldl, 40, 300),
+        }
+    )
+    frame["poor_bp"] = htn & (frame["sbp"].to_numpy() >= params.poor_sbp)
+    frame["poor_a1c"] = dm & (frame["a1c"].to_numpy() > params.poor_a1c)
+    frame["poor_ldl"] = hld & (frame["ldl"].to_numpy() >= params.poor_ldl)
+    frame["poor_control"] = frame["poor_bp"] | frame["poor_a1c"] | frame["poor_ldl"]
+    return frame
+
+
+def nonadherent_patients(
+    patient_pdc: npt.NDArray[np.float64], threshold: float
+) -> npt.NDArray[np.bool_]:
+    """Patients with prescriptions whose mean PDC is below the threshold."""
+    return np.nan_to_num(patient_pdc, nan=1.0) < threshold
+
+
+def observations(
+    rng: np.random.Generator,
+    office_visits: pd.DataFrame,
+    conditions: ConditionSet,
+    control: pd.DataFrame,
+    params: ControlParameters,
+) -> pd.DataFrame:
+    """Observations recorded at office visits: BP at each (latest few), HbA1c for diabetes, LDL
+    once for hyperlipidaemia. Columns: patient_index, kind, offset, value, value2, obs_uuid."""
+    visits = office_visits.sort_values(["patient_index", "start_offset"], kind="mergesort")
+    patient = visits["patient_index"].to_numpy()
+    day = visits["start_offset"].to_numpy()
+    latest_rank = visits.groupby("patient_index").cumcount(ascending=False).to_numpy()
+    first_rank = visits.groupby("patient_index").cumcount().to_numpy()
+    flags = conditions.flags
+    parts = [
+        _bp(rng, patient, day, latest_rank < params.max_bp_observations, control, params),
+        _lab(
+            rng,
+            "a1c",
+            patient,
+            day,
+            flags[patient, Condition.DIABETES] & (latest_rank < params.max_a1c_observations),
+            control["a1c"].to_numpy(),
+            0.25,
+            1,
+        ),
+        _lab(
+            rng,
+            "ldl",
+            patient,
+            day,
+            flags[patient, Condition.HYPERLIPIDAEMIA] & (first_rank == 0),
+            control["ldl"].to_numpy(),
+            8.0,
+            0,
+        ),
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    table = table.sort_values(["patient_index", "offset", "kind"], kind="mergesort")
+    table = table.reset_index(drop=True)
+    table["obs_uuid"] = make_uuids(rng, len(table))
+    return table
+
+
+def _bp(
+    rng: np.random.Generator,
+    patient: npt.NDArray[np.int64],
+    day: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.bool_],
+    control: pd.DataFrame,
+    params: ControlParameters,
+) -> pd.DataFrame:
+    p, d = patient[keep], day[keep]
+    sbp = control["sbp"].to_numpy()[p] + rng.normal(0, params.bp_visit_noise[0], len(p))
+    dbp = control["dbp"].to_numpy()[p] + rng.normal(0, params.bp_visit_noise[1], len(p))
+    return pd.DataFrame(
+        {
+            "patient_index": p,
+            "kind": "bp",
+            "offset": d,
+            "value": np.round(sbp),
+            "value2": np.round(dbp),
+        }
+    )
+
+
+def _lab(
+    rng: np.random.Generator,
+    kind: str,
+    patient: npt.NDArray[np.int64],
+    day: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.bool_],
+    level: npt.NDArray[np.float64],
+    noise: float,
+    decimals: int,
+) -> pd.DataFrame:
+    p, d = patient[keep], day[keep]
+    value = np.round(level[p] + rng.normal(0, noise, len(p)), decimals)
+    return pd.DataFrame(
+        {"patient_index": p, "kind": kind, "offset": d, "value": value, "value2": np.nan}
+    )
