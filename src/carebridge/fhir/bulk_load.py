@@ -74,6 +74,7 @@ class Prepared:
     op: WriteOp | None
     error: str | None
     res_type: str
+    bundle: dict[str, Any] | None = None  # a transaction/batch Bundle line: processed as such
 
 
 def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepared]:
@@ -85,6 +86,9 @@ def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepar
         except orjson.JSONDecodeError as exc:
             out.append(Prepared(source, None, f"not valid JSON: {exc}", "?"))
             continue
+        if _is_instruction_bundle(resource):
+            out.append(Prepared(source, None, None, "Bundle", bundle=resource))
+            continue
         report = LoadReport()
         op = _op_for(Record(source, resource), validate, report)
         if op is None:
@@ -94,6 +98,15 @@ def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepar
         op.index = index_rows(op.content or {})
         out.append(Prepared(source, op, None, op.res_type))
     return out
+
+
+def _is_instruction_bundle(resource: Any) -> bool:
+    """NDJSON holds resources; a transaction or batch Bundle line is read as the request it is."""
+    return (
+        isinstance(resource, dict)
+        and resource.get("resourceType") == "Bundle"
+        and resource.get("type") in ("transaction", "batch")
+    )
 
 
 def _line_chunks(path: Path, size: int) -> Iterator[list[tuple[str, bytes]]]:
@@ -143,9 +156,15 @@ def load_ndjson(
 def _write_prepared(
     engine: Engine, prepared: list[Prepared], report: LoadReport, progress: Progress | None
 ) -> None:
-    batch = []
+    batch: list[tuple[Record, WriteOp]] = []
     for item in prepared:
-        if item.op is None:
+        if item.bundle is not None:  # keep file order: what came before is stored first
+            if batch:
+                _flush(engine, batch, report, None)
+                batch = []
+            bundle_ctx = FhirContext(base_url="")
+            report.merge(load_bundle(engine, bundle_ctx, Path(item.source), item.bundle, 100_000))
+        elif item.op is None:
             report.count(item.res_type, "failed")
             report.dead_letters.append(DeadLetter(item.source, item.error or "refused"))
         else:

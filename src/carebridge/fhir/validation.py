@@ -64,6 +64,8 @@ def validate_resource(body: Any, *, expected_type: str | None = None) -> dict[st
     """Full structural validation; raises ValidationFailedError listing every problem found."""
     resource = check_shape(body, expected_type=expected_type)
     model = _model(resource["resourceType"])
+    if model is None:  # R4 types without an R4B model (see ADR 0008): shape check only
+        return resource
     try:
         model.model_validate(resource)
     except ValidationError as exc:
@@ -75,7 +77,10 @@ def validate_resource(body: Any, *, expected_type: str | None = None) -> dict[st
 
 @cache
 def _model(resource_type: str) -> Any:
-    return get_fhir_model_class(resource_type)
+    try:
+        return get_fhir_model_class(resource_type)
+    except (KeyError, ValueError):
+        return None
 
 
 def _issues(resource_type: str, exc: ValidationError) -> list[Issue]:

@@ -1,0 +1,52 @@
+"""`carebridge demo`: generate a synthetic population, load it, and serve the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from carebridge.cli.load import load
+from carebridge.cli.options import DbOption
+from carebridge.cli.serve import serve
+from carebridge.synth.dataset import SynthConfig, generate
+from carebridge.synth.writers import write_dataset
+
+console = Console(stderr=True)
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo data and database live.")
+    ] = Path("var/demo"),
+    db: DbOption = None,
+    patients: Annotated[int, typer.Option(help="Synthetic patients to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same population).")] = 7,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Prepare the data, do not serve.")
+    ] = False,
+) -> None:
+    """Generate (once per seed and size), load into the store, then serve on HOST:PORT."""
+    db = db or f"sqlite:///{directory / 'carebridge.db'}"
+    data = directory / f"population-{patients}-{seed}"
+    if not (data / "fhir").is_dir():
+        console.print(f"generating {patients:,} synthetic patients into {data}")
+        write_dataset(generate(SynthConfig(patients=patients, seed=seed)), data)
+    console.print(f"loading {data / 'fhir'} into {db}")
+    try:
+        load([data / "fhir"], db=db)
+    except typer.Exit as stop:
+        if stop.exit_code:
+            console.print("[yellow]some records were not loaded (see the table above)[/yellow]")
+    if no_serve:
+        return
+    console.print(f"serving on http://{host}:{port}/fhir (OpenAPI at /docs)")
+    serve(db=db, host=host, port=port)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
