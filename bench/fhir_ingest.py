@@ -19,16 +19,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Report, database_url, stopwatch  # noqa: E402
-from population import population_file, transaction_bundles  # noqa: E402
-
-from carebridge.fhir import service  # noqa: E402
-from carebridge.fhir.bulk_load import load_ndjson  # noqa: E402
-from carebridge.fhir.schema import upgrade  # noqa: E402
-from carebridge.fhir.service import FhirContext  # noqa: E402
-from carebridge.fhir.store import FhirStore  # noqa: E402
-from carebridge.fhir.transaction import process_bundle  # noqa: E402
-from carebridge.kit.db import create_db_engine  # noqa: E402
+from carebridge.fhir import service
+from carebridge.fhir.bulk_load import load_ndjson
+from carebridge.fhir.schema import upgrade
+from carebridge.fhir.service import FhirContext
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.transaction import process_bundle
+from carebridge.kit.db import create_db_engine
+from harness import Report, database_url, stopwatch
+from population import population_file, transaction_bundles
 
 DB_NAME = "carebridge_bench"
 

@@ -22,14 +22,13 @@ from sqlalchemy import Engine, false, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Report, database_url, latency_summary  # noqa: E402
-
-from carebridge.fhir import service  # noqa: E402
-from carebridge.fhir.bundles import searchset  # noqa: E402
-from carebridge.fhir.service import FhirContext  # noqa: E402
-from carebridge.fhir.store import FhirStore  # noqa: E402
-from carebridge.fhir.tables import resource, search_string  # noqa: E402
-from carebridge.kit.db import create_db_engine  # noqa: E402
+from carebridge.fhir import service
+from carebridge.fhir.bundles import searchset
+from carebridge.fhir.service import FhirContext
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.tables import resource, search_string
+from carebridge.kit.db import create_db_engine
+from harness import Report, database_url, latency_summary
 
 CTX = FhirContext(base_url="http://bench/fhir")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from datetime import date, timedelta
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 

@@ -47,7 +47,9 @@ class TestLoad:
     def test_db_falls_back_to_the_environment_variable(self, tmp_path: Path) -> None:
         data = tmp_path / "one.ndjson"
         data.write_text('{"resourceType": "Patient", "id": "env"}\n')
-        result = runner.invoke(app, ["load", str(data)], env={"CAREBRIDGE_DATABASE_URL": db_url(tmp_path)})
+        result = runner.invoke(
+            app, ["load", str(data)], env={"CAREBRIDGE_DATABASE_URL": db_url(tmp_path)}
+        )
         assert result.exit_code == 0, result.output
         assert (tmp_path / "load.db").exists()
 

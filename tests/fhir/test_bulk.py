@@ -64,7 +64,7 @@ def counts_by_type(engine: Engine) -> Counter[str]:
             .where(resource.c.deleted == false())
             .group_by(resource.c.res_type)
         )
-        return Counter({t: n for t, n in rows})
+        return Counter(dict(rows.tuples().all()))
 
 
 class TestExportKickOff:

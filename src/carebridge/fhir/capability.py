@@ -55,7 +55,8 @@ def _statement() -> dict[str, Any]:
                     )
                     + ". Prefixes eq ne gt lt ge le sa eb ap on date, number and quantity."
                     + " Chains of one level."
-                    + " Paging with _count and _offset; _sort, _include, _revinclude (with :iterate),"
+                    + " Paging with _count and _offset; _sort, _include,"
+                    + " _revinclude (with :iterate),"
                     + " _summary=count, _elements, _total. Prefer: handling=strict|lenient,"
                     + " return=minimal|representation|OperationOutcome."
                 ),

@@ -152,7 +152,7 @@ def insert_index_rows(conn: Connection, items: Iterable[tuple[int, str, IndexRow
     """Insert the index rows of many resources: one driver call per table."""
     sqlite = conn.dialect.name == "sqlite"
     batches = collect(items, sqlite=sqlite)
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     for name, rows in batches.items():
         if not rows:
             continue
@@ -160,11 +160,11 @@ def insert_index_rows(conn: Connection, items: Iterable[tuple[int, str, IndexRow
         quoted = ", ".join(f'"{c}"' for c in columns)
         if sqlite:
             marks = ", ".join("?" for _ in columns)
-            raw.executemany(f"INSERT INTO search_{name} ({quoted}) VALUES ({marks})", rows)  # type: ignore[union-attr]
+            raw.executemany(f"INSERT INTO search_{name} ({quoted}) VALUES ({marks})", rows)
         else:
             with (
                 raw.cursor() as cursor,
                 cursor.copy(f"COPY search_{name} ({quoted}) FROM STDIN") as copy,
-            ):  # type: ignore[union-attr]
+            ):
                 for row in rows:
                     copy.write_row(row)

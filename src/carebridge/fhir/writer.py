@@ -167,7 +167,7 @@ class BatchWriter:
                 )
 
     def _insert_index_rows(self, plans: list[_Plan]) -> None:
-        """Index rows for new versions; bulk loads may hand them in precomputed (`WriteOp.index`)."""
+        """Index rows for new versions; bulk loads hand them in precomputed (`WriteOp.index`)."""
         insert_index_rows(
             self.conn,
             (
