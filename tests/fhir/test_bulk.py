@@ -64,7 +64,7 @@ def counts_by_type(engine: Engine) -> Counter[str]:
             .where(resource.c.deleted == false())
             .group_by(resource.c.res_type)
         )
-        return Counter(dict(rows.tuples().all()))
+        return Counter({str(row[0]): int(row[1]) for row in rows})
 
 
 class TestExportKickOff:
