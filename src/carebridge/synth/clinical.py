@@ -6,8 +6,8 @@ as poor control. Effect sizes at full adherence:
 
 - Antihypertensives: 9.1 mmHg systolic / 5.5 mmHg diastolic per drug at standard dose, additive
   across classes (Law et al., BMJ 2003;326:1427, 354 randomised trials).
-- Metformin: about 1.0 HbA1c point net of placebo (metformin label: -1.4% vs -0.4% placebo); a
-  second oral class about 0.8 more (ADA/EASD consensus: 0.7-1.0% per added class).
+- Metformin: 1.0 HbA1c point; a second oral class 0.8 more (ADA/EASD consensus and ADA
+  Standards of Care: oral agents lower HbA1c by about 0.7-1.0% each; the exact values are ours).
 - Statins: LDL-C down 40%, mid-range of "moderate intensity" (30-49%) in the 2018 AHA/ACC
   cholesterol guideline.
 

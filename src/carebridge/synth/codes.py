@@ -8,7 +8,7 @@ that. Sources:
 - LOINC: https://loinc.org; the BP panel and components are those of the FHIR R4 vital-signs
   profile (http://hl7.org/fhir/R4/observation-vitalsigns.html); the LDL codes are the FHIR
   `lipid-ldl-codes` value set.
-- CPT/HCPCS: AMA CPT evaluation-and-management and pathology codes; G-codes from CMS HCPCS Level II.
+- CPT (HCPCS Level I): AMA CPT evaluation-and-management and pathology codes.
 - Place of service: CMS POS code set. Revenue codes, type of bill, discharge status: NUBC UB-04.
 """
 
