@@ -444,7 +444,7 @@ def stock_oracle(fills, window, held, carry_in):
 
 
 class TestProportionOfDaysCoveredProperties:
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=40, deadline=None)
     @given(fills=fills_strategy, stays=stays_strategy, options=options_strategy)
     def test_pdc_stays_between_zero_and_one(self, fills, stays, options):
         events = PatientEvents(stays=tuple(stays))
@@ -453,7 +453,7 @@ class TestProportionOfDaysCoveredProperties:
         assert result.pdc is None or 0 <= result.pdc <= 1
         assert 0 <= result.days_covered <= result.days_in_period
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=60, deadline=None)
     @given(fills=fills_strategy, stays=stays_strategy, options=options_strategy)
     def test_numerator_matches_a_day_by_day_stock_simulation(self, fills, stays, options):
         events = PatientEvents(stays=tuple(stays))
@@ -468,7 +468,7 @@ class TestProportionOfDaysCoveredProperties:
             assert result.days_in_period == sum(1 for x in window.days() if x not in held)
             assert result.adherent == (ratio >= Fraction(4, 5))
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=30, deadline=None)
     @given(fills=fills_strategy, stays=stays_strategy, data=st.data())
     def test_input_order_changes_nothing(self, fills, stays, data):
         shuffled = data.draw(st.permutations(fills))
@@ -480,14 +480,14 @@ class TestProportionOfDaysCoveredProperties:
             fills, RASA, YEAR_2023, events=PatientEvents(stays=tuple(stays))
         )
 
-    @settings(max_examples=50, deadline=None)
+    @settings(max_examples=20, deadline=None)
     @given(fills=fills_strategy)
     def test_is_deterministic(self, fills):
         first = proportion_of_days_covered(fills, RASA, YEAR_2023)
 
         assert proportion_of_days_covered(list(fills), RASA, YEAR_2023) == first
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=50, deadline=None)
     @given(
         fills=fills_strategy,
         extra=st.builds(
@@ -497,21 +497,44 @@ class TestProportionOfDaysCoveredProperties:
             ingredient=st.sampled_from([LISINOPRIL, LOSARTAN]),
         ),
         stays=stays_strategy,
+        window=st.sampled_from(DrugExclusionWindow),
     )
-    def test_adding_a_class_fill_keeps_eligibility_and_never_lowers_days_covered(
-        self, fills, extra, stays
-    ):
-        # The invariant is on days covered, not on PDC: a fill before the IPSD moves the IPSD
-        # earlier and lengthens the denominator, so PDC itself can fall.
+    def test_adding_a_class_fill_never_lowers_days_covered(self, fills, extra, stays, window):
+        # What holds is weaker than "PDC never falls". A class fill dated before the IPSD moves
+        # the IPSD earlier: the denominator grows (PDC can fall, see the next test) and, with the
+        # treatment-period window, an exclusion-drug fill can come inside the treatment period.
         events = PatientEvents(stays=tuple(stays))
-        before = proportion_of_days_covered(fills, RASA, YEAR_2023, events=events)
-        after = proportion_of_days_covered([*fills, extra], RASA, YEAR_2023, events=events)
+        options = PdcOptions(drug_exclusion_window=window)
+        before = proportion_of_days_covered(fills, RASA, YEAR_2023, events=events, options=options)
+        after = proportion_of_days_covered(
+            [*fills, extra], RASA, YEAR_2023, events=events, options=options
+        )
 
-        if before.eligible:
-            assert after.eligible
+        if before.eligible and after.eligible:
             assert after.days_covered >= before.days_covered
             if extra.date_of_service >= before.index_date:
                 assert after.pdc >= before.pdc
+        elif before.eligible:
+            newly_inside = [
+                f
+                for f in fills
+                if f.ingredient == SACUBITRIL
+                and extra.date_of_service <= f.date_of_service < before.index_date
+            ]
+            assert window is DrugExclusionWindow.TREATMENT_PERIOD
+            assert after.exclusion_reason is ExclusionReason.SACUBITRIL_VALSARTAN
+            assert newly_inside
+
+    def test_adding_an_earlier_fill_can_bring_an_exclusion_into_the_treatment_period(self):
+        fills = [fill("2023-03-01", 90), fill("2023-06-01", 90), fill("2023-02-01", 30, SACUBITRIL)]
+
+        before = proportion_of_days_covered(fills, RASA, YEAR_2023)
+        after = proportion_of_days_covered([fill("2023-01-15", 30), *fills], RASA, YEAR_2023)
+
+        assert (before.eligible, after.exclusion_reason) == (
+            True,
+            ExclusionReason.SACUBITRIL_VALSARTAN,
+        )
 
     def test_adding_an_earlier_fill_can_lower_pdc(self):
         fills = [fill("2023-06-01", 90), fill("2023-08-30", 90)]  # Jun1-Nov27 over Jun1-Dec31
