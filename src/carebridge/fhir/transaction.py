@@ -12,17 +12,30 @@ an earlier Bundle created are resolved through the urn alias table (ADR 0003). A
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from carebridge.fhir import service
 from carebridge.fhir.bundles import entry_response, error_entry, read_entry
 from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, WriteResult
-from carebridge.fhir.references import is_conditional, iter_references, rewrite_references
+from carebridge.fhir.references import (
+    Resolver,
+    is_conditional,
+    iter_references,
+    rewrite_references,
+)
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.validation import check_shape, validate_resource
-from carebridge.kit.errors import AppError, InvalidRequestError, NotFoundError, TooCostlyError
+from carebridge.kit.errors import (
+    AppError,
+    InvalidRequestError,
+    NotFoundError,
+    PreconditionFailedError,
+    TooCostlyError,
+)
 from carebridge.kit.ids import is_valid_id, new_id
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -42,6 +55,7 @@ class Entry:
     condition: str | None = None
     target: str | None = None  # Type/id this entry's fullUrl stands for
     existing: StoredResource | None = None  # conditional create that matched
+    deferred: bool = False  # has conditional references, resolved after the other writes
 
 
 @dataclass
@@ -142,20 +156,17 @@ def _transaction(
     minimal: bool,
     outcomes: dict[int, str] | None,
 ) -> dict[str, Any]:
-    try:
-        _assign_targets(store, ctx, entries)
-        resolve = _resolver(store, ctx, entries, strict_missing=True)
-        for entry in entries:
+    """All or nothing: the first failure propagates (the caller rolls back) naming its entry."""
+    _assign_targets(store, ctx, entries)
+    resolve = _resolver(store, ctx, entries, strict_missing=True, conditional=False)
+    for entry in entries:
+        with _about(entry):
             if entry.resource is not None:
                 entry.resource = rewrite_references(entry.resource, resolve)
-                if ctx.validate:
+                entry.deferred = _has_conditional(entry)
+                if ctx.validate and not entry.deferred:
                     validate_resource(entry.resource, expected_type=entry.res_type)
-        responses = _execute(store, ctx, entries, minimal, outcomes)
-    except AppError as exc:
-        failing = getattr(exc, "entry_index", None)
-        if failing is not None:
-            exc.message = f"Bundle.entry[{failing}]: {exc.message}"
-        raise
+    responses = _execute(store, ctx, entries, minimal, outcomes)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
 
 
@@ -176,7 +187,7 @@ def _batch(
             responses[index] = error_entry(exc)
     valid = [e for e in entries if e is not None]
     _assign_targets(store, ctx, valid, lenient=True)
-    resolve = _resolver(store, ctx, valid, strict_missing=False)
+    resolve = _resolver(store, ctx, valid, strict_missing=False, conditional=True)
     for entry in sorted(valid, key=lambda e: (_ORDER[e.method], e.index)):
         savepoint = store.conn.begin_nested()
         try:
@@ -193,6 +204,36 @@ def _batch(
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 
+@contextmanager
+def _about(entry: Entry) -> Iterator[None]:
+    """Name the entry in any error raised while processing it (`Bundle.entry[i]: ...`)."""
+    try:
+        yield
+    except AppError as exc:
+        _name_entry(exc, entry.index)
+        raise
+
+
+def _name_entry(exc: AppError, index: int) -> None:
+    where = f"Bundle.entry[{index}]"
+    if exc.message.startswith("Bundle.entry["):
+        return
+    exc.message = f"{where}: {exc.message}"
+    exc.expression = tuple(_within(where, e) for e in exc.expression)
+    exc.extra_issues = [
+        replace(i, expression=tuple(_within(where, e) for e in i.expression))
+        for i in exc.extra_issues
+    ]
+
+
+def _within(where: str, expression: str) -> str:
+    """`Patient.birthDate` of entry 1 -> `Bundle.entry[1].resource.birthDate`."""
+    if expression.startswith("Bundle."):
+        return expression
+    _, dot, rest = expression.partition(".")
+    return f"{where}.resource{dot}{rest}"
+
+
 def _assign_targets(
     store: FhirStore, ctx: FhirContext, entries: list[Entry], *, lenient: bool = False
 ) -> None:
@@ -202,10 +243,10 @@ def _assign_targets(
     )
     for entry in entries:
         try:
-            _assign_target(store, ctx, entry, known)
-        except AppError as exc:
+            with _about(entry):
+                _assign_target(store, ctx, entry, known)
+        except AppError:
             if not lenient:
-                exc.entry_index = entry.index  # type: ignore[attr-defined]
                 raise
             entry.target = None
 
@@ -249,8 +290,14 @@ def _id_for_post(entry: Entry, known: dict[str, tuple[str, str]]) -> str:
 
 
 def _resolver(
-    store: FhirStore, ctx: FhirContext, entries: list[Entry], *, strict_missing: bool
-) -> Any:
+    store: FhirStore,
+    ctx: FhirContext,
+    entries: list[Entry],
+    *,
+    strict_missing: bool,
+    conditional: bool,
+) -> Resolver:
+    """Reference -> `Type/id` for bundle fullUrls, known urns and (if `conditional`) searches."""
     local = {e.full_url: e.target for e in entries if e.full_url and e.target}
     outside = {
         ref
@@ -260,7 +307,7 @@ def _resolver(
         if ref.startswith("urn:") and ref not in local
     }
     aliases = store.resolve_urns(outside)
-    conditional: dict[str, str] = {}
+    resolved: dict[str, str] = {}
 
     def resolve(reference: str) -> str | None:
         if reference in local:
@@ -269,9 +316,11 @@ def _resolver(
             rtype, rid = aliases[reference]
             return f"{rtype}/{rid}"
         if is_conditional(reference):
-            if reference not in conditional:
-                conditional[reference] = _conditional_reference(store, ctx, reference)
-            return conditional[reference]
+            if not conditional:
+                return None
+            if reference not in resolved:
+                resolved[reference] = _conditional_reference(store, ctx, reference)
+            return resolved[reference]
         if strict_missing and reference.startswith("urn:"):
             raise NotFoundError(
                 f"reference {reference} names no entry in this Bundle and no known resource"
@@ -300,6 +349,10 @@ def _check_unresolved(entry: Entry) -> None:
             )
 
 
+def _has_conditional(entry: Entry) -> bool:
+    return any(is_conditional(r) for r in iter_references(entry.resource))
+
+
 def _execute(
     store: FhirStore,
     ctx: FhirContext,
@@ -307,17 +360,56 @@ def _execute(
     minimal: bool,
     outcomes: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Writes in DELETE, POST, PUT order, then the entries whose conditional references could
+    only be resolved after those writes, then GETs (http.html#trules)."""
     ordered = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
-    planned = _write_ops(store, ctx, [e for e in ordered if e.method in ("POST", "PUT", "DELETE")])
-    ops = [op for op in planned.values() if op is not None]
-    written = dict(zip(map(id, ops), store.write(ops), strict=True)) if ops else {}
+    writes = [e for e in ordered if e.method in ("POST", "PUT", "DELETE")]
+    deferred = [e for e in writes if e.deferred]
     responses: dict[int, dict[str, Any]] = {}
+    written: dict[tuple[str, str], int] = {}
+    first = [e for e in writes if e not in deferred]
+    responses.update(_write(store, ctx, first, minimal, outcomes, written))
+    if deferred:
+        resolve = _resolver(store, ctx, entries, strict_missing=True, conditional=True)
+        for entry in deferred:
+            with _about(entry):
+                entry.resource = rewrite_references(entry.resource, resolve)
+                if ctx.validate:
+                    validate_resource(entry.resource, expected_type=entry.res_type)
+        responses.update(_write(store, ctx, deferred, minimal, outcomes, written))
+    for entry in ordered:
+        if entry.index not in responses:
+            with _about(entry):
+                responses[entry.index] = read_entry(
+                    store, ctx, entry.res_type, entry.res_id, entry.condition
+                )
+    return [responses[e.index] for e in entries]
+
+
+def _write(
+    store: FhirStore,
+    ctx: FhirContext,
+    writes: list[Entry],
+    minimal: bool,
+    outcomes: dict[int, str] | None,
+    written: dict[tuple[str, str], int],
+) -> dict[int, dict[str, Any]]:
+    """Apply the writes of `writes` in one batch; entry index -> response entry."""
+    planned = _write_ops(store, ctx, writes)
+    by_index = {e.index: e for e in writes}
+    for index, op in planned.items():
+        if op is not None:
+            with _about(by_index[index]):
+                _check_write(store, op, index, written)
+    ops = [op for op in planned.values() if op is not None]
+    results = dict(zip(map(id, ops), store.write(ops), strict=True)) if ops else {}
     if outcomes is not None:
         outcomes.update(
-            {i: written[id(op)].outcome.value if op else "not-present" for i, op in planned.items()}
+            {i: results[id(op)].outcome.value if op else "not-present" for i, op in planned.items()}
         )
-        outcomes.update({e.index: "unchanged" for e in ordered if e.existing is not None})
-    for entry in ordered:
+        outcomes.update({e.index: "unchanged" for e in writes if e.existing is not None})
+    responses: dict[int, dict[str, Any]] = {}
+    for entry in writes:
         if entry.existing is not None:
             kept = WriteResult(
                 WriteOp(Method.POST, entry.res_type, entry.existing.res_id),
@@ -325,18 +417,35 @@ def _execute(
                 entry.existing,
             )
             responses[entry.index] = entry_response(kept, minimal, status=200)
-        elif entry.index in planned:
+        else:
             op = planned[entry.index]
             responses[entry.index] = (
-                entry_response(written[id(op)], minimal)
+                entry_response(results[id(op)], minimal)
                 if op
                 else {"response": {"status": "204 No Content"}}
             )
-        else:
-            responses[entry.index] = read_entry(
-                store, ctx, entry.res_type, entry.res_id, entry.condition
+    return responses
+
+
+def _check_write(
+    store: FhirStore, op: WriteOp, index: int, written: dict[tuple[str, str], int]
+) -> None:
+    """A resource may be written once per Bundle; If-Match must name the current version."""
+    key = (op.res_type, op.res_id)
+    if key in written:
+        raise InvalidRequestError(
+            f"{op.res_type}/{op.res_id} is also written by Bundle.entry[{written[key]}];"
+            " a resource can only appear in a transaction once"
+        )
+    written[key] = index
+    if op.if_match is not None:
+        current = store.find(op.res_type, op.res_id)
+        if current is None or current.deleted or current.version != op.if_match:
+            have = "no current version" if current is None else f"version {current.version}"
+            raise PreconditionFailedError(
+                f"{op.res_type}/{op.res_id}: ifMatch expects version {op.if_match},"
+                f" the server has {have}"
             )
-    return [responses[e.index] for e in entries]
 
 
 def _write_ops(
@@ -345,32 +454,30 @@ def _write_ops(
     """entry index -> its write (None: a conditional delete that matched nothing)."""
     ops: dict[int, WriteOp | None] = {}
     for entry in writes:
-        if entry.existing is not None:
-            continue
-        if entry.method == "DELETE":
-            ops[entry.index] = _delete_op(store, ctx, entry)
-            continue
-        assert entry.resource is not None
-        assert entry.res_id is not None
-        if (
-            entry.method == "PUT"
-            and not entry.condition
-            and entry.resource.get("id") != entry.res_id
-        ):
-            raise InvalidRequestError(
-                f"Bundle.entry[{entry.index}]: resource id must equal the id in request.url"
-            )
-        content = {**entry.resource, "id": entry.res_id}
-        urn = (
-            entry.full_url
-            if entry.method == "POST" and (entry.full_url or "").startswith("urn:")
-            else None
-        )
-        method = Method.POST if entry.method == "POST" else Method.PUT
-        ops[entry.index] = WriteOp(
-            method, entry.res_type, entry.res_id, content, if_match=entry.if_match, urn=urn
-        )
+        if entry.existing is None:
+            with _about(entry):
+                ops[entry.index] = _write_op(store, ctx, entry)
     return ops
+
+
+def _write_op(store: FhirStore, ctx: FhirContext, entry: Entry) -> WriteOp | None:
+    if entry.method == "DELETE":
+        return _delete_op(store, ctx, entry)
+    assert entry.resource is not None
+    assert entry.res_id is not None
+    if entry.method == "PUT" and not entry.condition and entry.resource.get("id") != entry.res_id:
+        raise InvalidRequestError(
+            "resource id must equal the id in request.url",
+            expression=(f"{entry.res_type}.id",),
+        )
+    content = {**entry.resource, "id": entry.res_id}
+    urn = (
+        entry.full_url
+        if entry.method == "POST" and (entry.full_url or "").startswith("urn:")
+        else None
+    )
+    method = Method.POST if entry.method == "POST" else Method.PUT
+    return WriteOp(method, entry.res_type, entry.res_id, content, if_match=entry.if_match, urn=urn)
 
 
 def _delete_op(store: FhirStore, ctx: FhirContext, entry: Entry) -> WriteOp | None:
@@ -384,7 +491,5 @@ def _delete_op(store: FhirStore, ctx: FhirContext, entry: Entry) -> WriteOp | No
             return None
         entry.res_id = matches[0].res_id
     if not entry.res_id:
-        raise InvalidRequestError(
-            f"Bundle.entry[{entry.index}]: DELETE needs Type/id or Type?criteria"
-        )
+        raise InvalidRequestError("DELETE needs Type/id or Type?criteria")
     return WriteOp(Method.DELETE, entry.res_type, entry.res_id, if_match=entry.if_match)
