@@ -41,7 +41,11 @@ PHARMACY_MEMBER_SYSTEM = f"{SID}/pharmacy-member"
 PAYER_MEMBER_SYSTEM = f"{SID}/payer-member"
 RECORD_SYSTEM = f"{SID}/provider-record"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+OBSERVATION_CATEGORY = f"{TERMINOLOGY}/observation-category"
+CONDITION_CLINICAL = f"{TERMINOLOGY}/condition-clinical"
+CONDITION_VERIFICATION = f"{TERMINOLOGY}/condition-ver-status"
+CONDITION_CATEGORY = f"{TERMINOLOGY}/condition-category"
 Resource = dict[str, Any]
 
 
@@ -97,46 +101,24 @@ def patient_resource(row: dict[str, Any]) -> Resource:
     }
 
 
+def _concept(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
 def condition_resource(
     subject: str, condition: int, onset: str, poor_a1c: bool, uuid: str
 ) -> Resource:
     coding = CODINGS[Condition(condition)]
     icd = coding.icd10_poorly_controlled if poor_a1c else coding.icd10
-    identifier, _ = _record(uuid)
+    snomed = _coding(SNOMED, coding.snomed, SNOMED_CODES[coding.snomed])
     return {
         "resourceType": "Condition",
-        "identifier": identifier,
-        "clinicalStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                    "code": "active",
-                }
-            ]
-        },
-        "verificationStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": "confirmed",
-                }
-            ]
-        },
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                        "code": "problem-list-item",
-                    }
-                ]
-            }
-        ],
+        "identifier": _record(uuid)[0],
+        "clinicalStatus": _concept(CONDITION_CLINICAL, "active"),
+        "verificationStatus": _concept(CONDITION_VERIFICATION, "confirmed"),
+        "category": [_concept(CONDITION_CATEGORY, "problem-list-item")],
         "code": {
-            "coding": [
-                _coding(SNOMED, coding.snomed, SNOMED_CODES[coding.snomed]),
-                _coding(ICD10CM, icd, ICD10CM_CODES[icd]),
-            ],
+            "coding": [snomed, _coding(ICD10CM, icd, ICD10CM_CODES[icd])],
             "text": coding.label,
         },
         "subject": {"reference": subject},
@@ -219,57 +201,89 @@ def medication_request_resource(
     }
 
 
-def _groups(patient_index: npt.NDArray[np.int64], count: int) -> npt.NDArray[np.int64]:
+def _groups(patient_index: npt.NDArray[np.int64], count: int) -> list[int]:
     """Row boundaries per patient for a table sorted by patient_index."""
-    return np.searchsorted(patient_index, np.arange(count + 1))
+    bounds: list[int] = np.searchsorted(patient_index, np.arange(count + 1)).tolist()
+    return bounds
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict("records")  # type: ignore[no-any-return]
 
 
-def patient_bundles(inputs: BundleInputs, window: Window) -> Iterator[Resource]:
-    """Yield one transaction Bundle per patient, in patient order."""
-    patients = inputs.patients.assign(birth_date=iso_days(inputs.patients["birth_date"].to_numpy()))
+@dataclass(frozen=True)
+class _Rows:
+    """Row dictionaries per table, and where each patient's rows start and end."""
+
+    rows: list[dict[str, Any]]
+    bounds: list[int]
+
+    def of(self, patient: int) -> list[dict[str, Any]]:
+        return self.rows[self.bounds[patient] : self.bounds[patient + 1]]
+
+
+def _rows(frame: pd.DataFrame, count: int) -> _Rows:
+    return _Rows(_records(frame), _groups(frame["patient_index"].to_numpy(), count))
+
+
+def _record_entry(uuid: str, resource: Resource) -> Resource:
+    return _entry(uuid, resource, _record(uuid)[1])
+
+
+@dataclass(frozen=True)
+class _PatientRecords:
+    """Everything recorded about patients, as row dictionaries grouped per patient."""
+
+    diagnoses: _Rows
+    observations: _Rows
+    medications: _Rows
+    prescribers: list[dict[str, Any]]
+    poor_a1c: npt.NDArray[np.bool_]
+
+    def bundle(self, index: int, patient: dict[str, Any]) -> Resource:
+        subject = f"urn:uuid:{patient['patient_uuid']}"
+        mrn_match = f"identifier={MRN_SYSTEM}|{patient['mrn']}"
+        entries = [_entry(patient["patient_uuid"], patient_resource(patient), mrn_match)]
+        poor_a1c = bool(self.poor_a1c[index])
+        for d in self.diagnoses.of(index):
+            resource = condition_resource(
+                subject, d["condition"], d["onset"], poor_a1c, d["condition_uuid"]
+            )
+            entries.append(_record_entry(d["condition_uuid"], resource))
+        for o in self.observations.of(index):
+            resource = observation_resource(
+                subject, o["kind"], o["day"], o["value"], o["value2"], o["obs_uuid"]
+            )
+            entries.append(_record_entry(o["obs_uuid"], resource))
+        for m in self.medications.of(index):
+            resource = medication_request_resource(subject, m, self.prescribers[m["prescriber"]])
+            entries.append(_record_entry(m["line_uuid"], resource))
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _patient_records(inputs: BundleInputs, window: Window) -> _PatientRecords:
+    count = len(inputs.patients)
     diagnoses = inputs.diagnoses.assign(
         onset=window.iso(inputs.diagnoses["onset_offset"].to_numpy())
     )
     observations = inputs.observations.assign(
         day=window.iso(inputs.observations["offset"].to_numpy())
     )
-    lines = inputs.lines.merge(
-        inputs.diagnoses[["patient_index", "condition", "condition_uuid"]],
-        on=["patient_index", "condition"],
-        how="left",
-        sort=False,
-    ).assign(authored_on=window.iso(inputs.lines["written_offset"].to_numpy()))
-    count = len(patients)
-    bounds = [
-        _groups(frame["patient_index"].to_numpy(), count)
-        for frame in (diagnoses, observations, lines)
-    ]
-    rows = (_records(diagnoses), _records(observations), _records(lines))
-    prescribers = _records(inputs.prescribers)
-    for i, patient in enumerate(_records(patients)):
-        subject = f"urn:uuid:{patient['patient_uuid']}"
-        entries = [
-            _entry(
-                patient["patient_uuid"],
-                patient_resource(patient),
-                f"identifier={MRN_SYSTEM}|{patient['mrn']}",
-            )
-        ]
-        for d in rows[0][bounds[0][i] : bounds[0][i + 1]]:
-            resource = condition_resource(
-                subject, d["condition"], d["onset"], bool(inputs.poor_a1c[i]), d["condition_uuid"]
-            )
-            entries.append(_entry(d["condition_uuid"], resource, _record(d["condition_uuid"])[1]))
-        for o in rows[1][bounds[1][i] : bounds[1][i + 1]]:
-            resource = observation_resource(
-                subject, o["kind"], o["day"], o["value"], o["value2"], o["obs_uuid"]
-            )
-            entries.append(_entry(o["obs_uuid"], resource, _record(o["obs_uuid"])[1]))
-        for line in rows[2][bounds[2][i] : bounds[2][i + 1]]:
-            resource = medication_request_resource(subject, line, prescribers[line["prescriber"]])
-            entries.append(_entry(line["line_uuid"], resource, _record(line["line_uuid"])[1]))
-        yield {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    reasons = inputs.diagnoses[["patient_index", "condition", "condition_uuid"]]
+    lines = inputs.lines.merge(reasons, on=["patient_index", "condition"], how="left", sort=False)
+    lines = lines.assign(authored_on=window.iso(inputs.lines["written_offset"].to_numpy()))
+    return _PatientRecords(
+        diagnoses=_rows(diagnoses, count),
+        observations=_rows(observations, count),
+        medications=_rows(lines, count),
+        prescribers=_records(inputs.prescribers),
+        poor_a1c=inputs.poor_a1c,
+    )
+
+
+def patient_bundles(inputs: BundleInputs, window: Window) -> Iterator[Resource]:
+    """Yield one transaction Bundle per patient, in patient order."""
+    records = _patient_records(inputs, window)
+    patients = inputs.patients.assign(birth_date=iso_days(inputs.patients["birth_date"].to_numpy()))
+    for index, patient in enumerate(_records(patients)):
+        yield records.bundle(index, patient)

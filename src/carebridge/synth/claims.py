@@ -117,17 +117,13 @@ def _office_parts(inputs: ClaimInputs, charges: ChargeParameters) -> pd.DataFram
     )
 
 
-def _hospital_parts(
+def _er_parts(
     rng: np.random.Generator, inputs: ClaimInputs, charges: ChargeParameters
 ) -> list[pd.DataFrame]:
-    enc = inputs.encounters
-    er = enc[enc["kind"] == EncounterKind.EMERGENCY]
-    er_level = np.where(er["admitted"].to_numpy(), "99285", "99284").astype(object)
-    stays = enc[enc["kind"] == EncounterKind.INPATIENT]
-    days = (stays["end_offset"] - stays["start_offset"]).to_numpy()
-    snf = enc[enc["kind"] == EncounterKind.SNF]
-    snf_days = (snf["end_offset"] - snf["start_offset"]).to_numpy()
-    er_p, stay_p, snf_p = (f["patient_index"].to_numpy() for f in (er, stays, snf))
+    """Hospital outpatient claim (TOB 0131, revenue 0450) plus the ER physician's claim."""
+    er = inputs.encounters[inputs.encounters["kind"] == EncounterKind.EMERGENCY]
+    level = np.where(er["admitted"].to_numpy(), "99285", "99284").astype(object)
+    facility = _facility_npi(inputs, "hospital", er["patient_index"].to_numpy())
     return [
         _part(
             er,
@@ -135,8 +131,8 @@ def _hospital_parts(
             bill_type="0131",
             pos="23",
             revenue="0450",
-            npi=_facility_npi(inputs, "hospital", er_p),
-            procedure=er_level,
+            npi=facility,
+            procedure=level,
             amount=charges.er_facility,
         ),
         _part(
@@ -144,47 +140,78 @@ def _hospital_parts(
             claim_type="professional",
             pos="23",
             npi=_physician_npi(rng, inputs, len(er)),
-            procedure=er_level,
+            procedure=level,
             amount=charges.er_professional,
         ),
+    ]
+
+
+@dataclass(frozen=True)
+class _StayBilling:
+    kind: EncounterKind
+    bill_type: str
+    pos: str
+    facility_kind: str
+    per_day: float
+    visit_code: str
+    visit_amount: float
+
+
+def _stay_parts(
+    rng: np.random.Generator, inputs: ClaimInputs, billing: _StayBilling
+) -> list[pd.DataFrame]:
+    """Facility claim per stay (room and board 0120, charged per day) plus the physician visit."""
+    stays = inputs.encounters[inputs.encounters["kind"] == billing.kind]
+    days = (stays["end_offset"] - stays["start_offset"]).to_numpy()
+    facility = _facility_npi(inputs, billing.facility_kind, stays["patient_index"].to_numpy())
+    return [
         _part(
             stays,
             claim_type="institutional",
-            bill_type="0111",
-            pos="21",
+            bill_type=billing.bill_type,
+            pos=billing.pos,
             revenue="0120",
-            npi=_facility_npi(inputs, "hospital", stay_p),
+            npi=facility,
             procedure="",
-            amount=charges.inpatient_facility_per_day * days,
+            amount=billing.per_day * days,
             discharge=True,
         ),
         _part(
             stays,
             claim_type="professional",
-            pos="21",
+            pos=billing.pos,
             npi=_physician_npi(rng, inputs, len(stays)),
-            procedure="99223",
-            amount=charges.inpatient_professional,
+            procedure=billing.visit_code,
+            amount=billing.visit_amount,
         ),
-        _part(
-            snf,
-            claim_type="institutional",
-            bill_type="0211",
-            pos="31",
-            revenue="0120",
-            npi=_facility_npi(inputs, "snf", snf_p),
-            procedure="",
-            amount=charges.snf_facility_per_day * snf_days,
-            discharge=True,
-        ),
-        _part(
-            snf,
-            claim_type="professional",
-            pos="31",
-            npi=_physician_npi(rng, inputs, len(snf)),
-            procedure="99304",
-            amount=charges.snf_professional,
-        ),
+    ]
+
+
+def _hospital_parts(
+    rng: np.random.Generator, inputs: ClaimInputs, charges: ChargeParameters
+) -> list[pd.DataFrame]:
+    inpatient = _StayBilling(
+        EncounterKind.INPATIENT,
+        "0111",
+        "21",
+        "hospital",
+        charges.inpatient_facility_per_day,
+        "99223",
+        charges.inpatient_professional,
+    )
+    snf = _StayBilling(
+        EncounterKind.SNF,
+        "0211",
+        "31",
+        "snf",
+        charges.snf_facility_per_day,
+        "99304",
+        charges.snf_professional,
+    )
+    return [
+        *_er_parts(rng, inputs, charges),
+        *_stay_parts(rng, inputs, inpatient),
+        *_stay_parts(rng, inputs, snf),
     ]
 
 

@@ -79,6 +79,49 @@ def _draw(
     return np.where(has, rng.normal(*sick, len(has)), rng.normal(*well, len(has)))
 
 
+@dataclass(frozen=True)
+class _Treated:
+    """Inputs shared by the three control measures."""
+
+    flags: npt.NDArray[np.bool_]
+    lines: pd.DataFrame
+    line_pdc: npt.NDArray[np.float64]
+
+    def dose(self, *classes: DrugClass) -> npt.NDArray[np.float64]:
+        return _condition_dose(self.lines, self.line_pdc, classes, len(self.flags))
+
+
+def _blood_pressure(
+    rng: np.random.Generator, treated: _Treated, params: ControlParameters
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    htn = treated.flags[:, Condition.HYPERTENSION]
+    dose = treated.dose(*ANTIHYPERTENSIVE)
+    sbp = _draw(rng, htn, params.sbp_untreated, params.sbp_normal)
+    dbp = _draw(rng, htn, params.dbp_untreated, params.dbp_normal)
+    sbp = np.clip(sbp - params.sbp_drop_per_drug * dose, 90, 220)
+    dbp = np.clip(np.minimum(dbp - params.dbp_drop_per_drug * dose, sbp - 25), 50, 130)
+    return sbp, dbp
+
+
+def _a1c(
+    rng: np.random.Generator, treated: _Treated, params: ControlParameters
+) -> npt.NDArray[np.float64]:
+    dm = treated.flags[:, Condition.DIABETES]
+    a1c = _draw(rng, dm, params.a1c_untreated, params.a1c_normal)
+    a1c = a1c - params.a1c_drop_metformin * treated.dose(DrugClass.BIGUANIDE)
+    a1c = a1c - params.a1c_drop_second_agent * treated.dose(DrugClass.SULFONYLUREA)
+    return np.clip(a1c, 4.5, 14.0)
+
+
+def _ldl(
+    rng: np.random.Generator, treated: _Treated, params: ControlParameters
+) -> npt.NDArray[np.float64]:
+    hld = treated.flags[:, Condition.HYPERLIPIDAEMIA]
+    ldl = _draw(rng, hld, params.ldl_untreated, params.ldl_normal)
+    statin = np.minimum(treated.dose(DrugClass.STATIN), 1.0)
+    return np.clip(ldl * (1.0 - params.ldl_statin_reduction * statin), 40, 300)
+
+
 def control_state(
     rng: np.random.Generator,
     conditions: ConditionSet,
@@ -87,38 +130,17 @@ def control_state(
     params: ControlParameters,
 ) -> pd.DataFrame:
     """Per patient: treated systolic/diastolic, HbA1c, LDL and the poor-control flags."""
+    treated = _Treated(conditions.flags, lines, line_pdc)
+    sbp, dbp = _blood_pressure(rng, treated, params)
+    frame = pd.DataFrame({"sbp": sbp, "dbp": dbp})
+    frame["a1c"] = _a1c(rng, treated, params)
+    frame["ldl"] = _ldl(rng, treated, params)
     flags = conditions.flags
-    n = len(flags)
-    htn = flags[:, Condition.HYPERTENSION]
-    bp_dose = _condition_dose(lines, line_pdc, ANTIHYPERTENSIVE, n)
-    sbp = (
-        _draw(rng, htn, params.sbp_untreated, params.sbp_normal)
-        - params.sbp_drop_per_drug * bp_dose
+    frame["poor_bp"] = flags[:, Condition.HYPERTENSION] & (sbp >= params.poor_sbp)
+    frame["poor_a1c"] = flags[:, Condition.DIABETES] & (frame["a1c"].to_numpy() > params.poor_a1c)
+    frame["poor_ldl"] = flags[:, Condition.HYPERLIPIDAEMIA] & (
+        frame["ldl"].to_numpy() >= params.poor_ldl
     )
-    dbp = (
-        _draw(rng, htn, params.dbp_untreated, params.dbp_normal)
-        - params.dbp_drop_per_drug * bp_dose
-    )
-    dm = flags[:, Condition.DIABETES]
-    metformin = _condition_dose(lines, line_pdc, (DrugClass.BIGUANIDE,), n)
-    second = _condition_dose(lines, line_pdc, (DrugClass.SULFONYLUREA,), n)
-    a1c = _draw(rng, dm, params.a1c_untreated, params.a1c_normal)
-    a1c = a1c - params.a1c_drop_metformin * metformin - params.a1c_drop_second_agent * second
-    hld = flags[:, Condition.HYPERLIPIDAEMIA]
-    statin = _condition_dose(lines, line_pdc, (DrugClass.STATIN,), n)
-    ldl = _draw(rng, hld, params.ldl_untreated, params.ldl_normal)
-    ldl = ldl * (1.0 - params.ldl_statin_reduction * np.minimum(statin, 1.0))
-    frame = pd.DataFrame(
-        {
-            "sbp": np.clip(sbp, 90, 220),
-            "dbp": np.clip(np.minimum(dbp, sbp - 25), 50, 130),
-            "a1c": np.clip(a1c, 4.5, 14.0),
-            "ldl": np.clip(ldl, 40, 300),
-        }
-    )
-    frame["poor_bp"] = htn & (frame["sbp"].to_numpy() >= params.poor_sbp)
-    frame["poor_a1c"] = dm & (frame["a1c"].to_numpy() > params.poor_a1c)
-    frame["poor_ldl"] = hld & (frame["ldl"].to_numpy() >= params.poor_ldl)
     frame["poor_control"] = frame["poor_bp"] | frame["poor_a1c"] | frame["poor_ldl"]
     return frame
 
@@ -130,6 +152,12 @@ def nonadherent_patients(
     return np.nan_to_num(patient_pdc, nan=1.0) < threshold
 
 
+@dataclass(frozen=True)
+class _Visits:
+    patient: npt.NDArray[np.int64]
+    day: npt.NDArray[np.int64]
+
+
 def observations(
     rng: np.random.Generator,
     office_visits: pd.DataFrame,
@@ -139,34 +167,17 @@ def observations(
 ) -> pd.DataFrame:
     """Observations recorded at office visits: BP at each (latest few), HbA1c for diabetes, LDL
     once for hyperlipidaemia. Columns: patient_index, kind, offset, value, value2, obs_uuid."""
-    visits = office_visits.sort_values(["patient_index", "start_offset"], kind="mergesort")
-    patient = visits["patient_index"].to_numpy()
-    day = visits["start_offset"].to_numpy()
-    latest_rank = visits.groupby("patient_index").cumcount(ascending=False).to_numpy()
-    first_rank = visits.groupby("patient_index").cumcount().to_numpy()
-    flags = conditions.flags
+    ordered = office_visits.sort_values(["patient_index", "start_offset"], kind="mergesort")
+    visits = _Visits(ordered["patient_index"].to_numpy(), ordered["start_offset"].to_numpy())
+    latest_rank = ordered.groupby("patient_index").cumcount(ascending=False).to_numpy()
+    first_rank = ordered.groupby("patient_index").cumcount().to_numpy()
+    flags = conditions.flags[visits.patient]
+    a1c_keep = flags[:, Condition.DIABETES] & (latest_rank < params.max_a1c_observations)
+    ldl_keep = flags[:, Condition.HYPERLIPIDAEMIA] & (first_rank == 0)
     parts = [
-        _bp(rng, patient, day, latest_rank < params.max_bp_observations, control, params),
-        _lab(
-            rng,
-            "a1c",
-            patient,
-            day,
-            flags[patient, Condition.DIABETES] & (latest_rank < params.max_a1c_observations),
-            control["a1c"].to_numpy(),
-            0.25,
-            1,
-        ),
-        _lab(
-            rng,
-            "ldl",
-            patient,
-            day,
-            flags[patient, Condition.HYPERLIPIDAEMIA] & (first_rank == 0),
-            control["ldl"].to_numpy(),
-            8.0,
-            0,
-        ),
+        _bp(rng, visits, latest_rank < params.max_bp_observations, control, params),
+        _lab(rng, "a1c", visits, a1c_keep, control["a1c"].to_numpy(), noise=0.25, decimals=1),
+        _lab(rng, "ldl", visits, ldl_keep, control["ldl"].to_numpy(), noise=8.0, decimals=0),
     ]
     table = pd.concat(parts, ignore_index=True)
     table = table.sort_values(["patient_index", "offset", "kind"], kind="mergesort")
@@ -177,13 +188,12 @@ def observations(
 
 def _bp(
     rng: np.random.Generator,
-    patient: npt.NDArray[np.int64],
-    day: npt.NDArray[np.int64],
+    visits: _Visits,
     keep: npt.NDArray[np.bool_],
     control: pd.DataFrame,
     params: ControlParameters,
 ) -> pd.DataFrame:
-    p, d = patient[keep], day[keep]
+    p, d = visits.patient[keep], visits.day[keep]
     sbp = control["sbp"].to_numpy()[p] + rng.normal(0, params.bp_visit_noise[0], len(p))
     dbp = control["dbp"].to_numpy()[p] + rng.normal(0, params.bp_visit_noise[1], len(p))
     return pd.DataFrame(
@@ -200,14 +210,14 @@ def _bp(
 def _lab(
     rng: np.random.Generator,
     kind: str,
-    patient: npt.NDArray[np.int64],
-    day: npt.NDArray[np.int64],
+    visits: _Visits,
     keep: npt.NDArray[np.bool_],
     level: npt.NDArray[np.float64],
+    *,
     noise: float,
     decimals: int,
 ) -> pd.DataFrame:
-    p, d = patient[keep], day[keep]
+    p, d = visits.patient[keep], visits.day[keep]
     value = np.round(level[p] + rng.normal(0, noise, len(p)), decimals)
     return pd.DataFrame(
         {"patient_index": p, "kind": kind, "offset": d, "value": value, "value2": np.nan}

@@ -104,70 +104,110 @@ class SyntheticDataset:
     devices: DeviceData | None
 
 
+@dataclass(frozen=True)
+class _Network:
+    stores: pd.DataFrame
+    prescribers: pd.DataFrame
+    facilities: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _Treatment:
+    patients: pd.DataFrame
+    conditions: ConditionSet
+    lines: pd.DataFrame
+    adherence: npt.NDArray[np.int8]
+    refills: RefillResult
+
+
+def _network(rng: np.random.Generator, config: SynthConfig, params: SynthParameters) -> _Network:
+    stores = make_stores(rng, config.stores)
+    per_store = params.population.prescribers_per_store
+    prescribers = make_prescribers(rng, config.stores * per_store)
+    return _Network(stores, prescribers, make_facilities(rng, config.stores))
+
+
+def _treatment(
+    rng: dict[str, np.random.Generator],
+    config: SynthConfig,
+    window: Window,
+    network: _Network,
+    params: SynthParameters,
+) -> _Treatment:
+    """Patients, their diagnoses, prescriptions and the fills they make."""
+    patients = make_patients(
+        rng["population"], config.patients, network.stores, config.start, params.population
+    )
+    conditions = assign_conditions(rng["conditions"], patients, params.conditions)
+    lines = prescribe(
+        rng["regimens"], patients, conditions, len(network.prescribers), params.regimens
+    )
+    adherence = assign_adherence(rng["adherence"], len(patients), params.adherence)
+    home = patients["home_store"].to_numpy()
+    refills = simulate_fills(
+        rng["fills"], lines, adherence, home, len(network.stores), window.days, params.adherence
+    )
+    return _Treatment(patients, conditions, lines, adherence, refills)
+
+
+def _risk(treatment: _Treatment, control: pd.DataFrame) -> PatientRisk:
+    patients = treatment.patients
+    return PatientRisk(
+        age=patients["age"].to_numpy(),
+        age_band=patients["age_band"].to_numpy(),
+        flags=treatment.conditions.flags,
+        nonadherent=nonadherent_patients(treatment.refills.patient_pdc, ADHERENT_PDC),
+        poor_control=control["poor_control"].to_numpy(),
+        poor_a1c=control["poor_a1c"].to_numpy(),
+    )
+
+
 def generate(config: SynthConfig, params: SynthParameters | None = None) -> SyntheticDataset:
     """The full synthetic dataset for `config`; same config and parameters, same data."""
     params = params or SynthParameters()
     window = Window.of_months(config.start, config.months)
     root = np.random.Generator(np.random.PCG64(config.seed))
     rng = dict(zip(STAGES, root.spawn(len(STAGES)), strict=True))
-    stores = make_stores(rng["network"], config.stores)
-    prescribers = make_prescribers(
-        rng["network"], config.stores * params.population.prescribers_per_store
+    network = _network(rng["network"], config, params)
+    t = _treatment(rng, config, window, network, params)
+    control = control_state(
+        rng["control"], t.conditions, t.lines, t.refills.line_pdc, params.control
     )
-    facilities = make_facilities(rng["network"], config.stores)
-    patients = make_patients(
-        rng["population"], config.patients, stores, config.start, params.population
-    )
-    conditions = assign_conditions(rng["conditions"], patients, params.conditions)
-    lines = prescribe(rng["regimens"], patients, conditions, len(prescribers), params.regimens)
-    archetype = assign_adherence(rng["adherence"], len(patients), params.adherence)
-    refills = simulate_fills(
-        rng["fills"],
-        lines,
-        archetype,
-        patients["home_store"].to_numpy(),
-        len(stores),
-        window.days,
-        params.adherence,
-    )
-    control = control_state(rng["control"], conditions, lines, refills.line_pdc, params.control)
-    risk = PatientRisk(
-        age=patients["age"].to_numpy(),
-        age_band=patients["age_band"].to_numpy(),
-        flags=conditions.flags,
-        nonadherent=nonadherent_patients(refills.patient_pdc, ADHERENT_PDC),
-        poor_control=control["poor_control"].to_numpy(),
-        poor_a1c=control["poor_a1c"].to_numpy(),
-    )
+    risk = _risk(t, control)
     encounters = simulate_encounters(rng["encounters"], risk, window, params.outcomes)
     office = encounters[encounters["kind"] == EncounterKind.OFFICE]
-    observed = observations(rng["observations"], office, conditions, control, params.control)
-    claims = build_claims(
-        rng["claims"],
-        ClaimInputs(patients, conditions.flags, encounters, observed, prescribers, facilities),
-        chronic_codes(risk),
-        window,
-        params.charges,
+    observed = observations(rng["observations"], office, t.conditions, control, params.control)
+    claim_inputs = ClaimInputs(
+        t.patients,
+        t.conditions.flags,
+        encounters,
+        observed,
+        network.prescribers,
+        network.facilities,
     )
+    claims = build_claims(rng["claims"], claim_inputs, chronic_codes(risk), window, params.charges)
     devices = None
     if config.devices:
-        device_inputs = DeviceInputs(conditions.flags, patients, control, encounters)
+        device_inputs = DeviceInputs(t.conditions.flags, t.patients, control, encounters)
         devices = simulate_devices(rng["devices"], device_inputs, window, params.devices)
+    dispensing = dispensing_table(
+        t.refills.fills, t.patients, network.stores, network.prescribers, window
+    )
     return SyntheticDataset(
         config=config,
         window=window,
-        stores=stores,
-        prescribers=prescribers,
-        facilities=facilities,
-        patients=patients,
-        conditions=conditions,
-        adherence=archetype,
-        lines=lines,
-        refills=refills,
+        stores=network.stores,
+        prescribers=network.prescribers,
+        facilities=network.facilities,
+        patients=t.patients,
+        conditions=t.conditions,
+        adherence=t.adherence,
+        lines=t.lines,
+        refills=t.refills,
         control=control,
         encounters=encounters,
         observations=observed,
-        dispensing=dispensing_table(refills.fills, patients, stores, prescribers, window),
+        dispensing=dispensing,
         claims=claims,
         devices=devices,
     )

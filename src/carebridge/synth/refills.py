@@ -139,6 +139,28 @@ def _written_offsets(
     return np.take_along_axis(written, last_known, axis=1)
 
 
+@dataclass(frozen=True)
+class _PrescriptionCells:
+    """Per grid cell: refill number, prescription number and the date it was written."""
+
+    refill_number: npt.NDArray[np.int64]
+    rx_number: npt.NDArray[np.int64]
+    written: npt.NDArray[np.int64]
+
+
+def _prescription_cells(
+    rng: np.random.Generator, lines: pd.DataFrame, grid: FillGrid, params: AdherenceParameters
+) -> _PrescriptionCells:
+    """Prescriptions renew after their authorised refills: a new number, refill 0 again."""
+    width = grid.offsets.shape[1]
+    per_rx = lines["refills_authorized"].to_numpy()[:, None] + 1
+    sequence = lines["initial_refill"].to_numpy()[:, None] + np.arange(width)
+    refill_number = sequence % per_rx
+    written = _written_offsets(rng, lines, grid, refill_number, params)
+    rx_base = (rng.permutation(len(lines)) * 4 + 100_000_000)[:, None]
+    return _PrescriptionCells(refill_number, rx_base + sequence // per_rx, written)
+
+
 def simulate_fills(
     rng: np.random.Generator,
     lines: pd.DataFrame,
@@ -148,19 +170,14 @@ def simulate_fills(
     window_days: int,
     params: AdherenceParameters,
 ) -> RefillResult:
+    """Every fill of every prescription line in the window, and the resulting PDCs."""
     patient = lines["patient_index"].to_numpy()
-    archetype = archetype_by_patient[patient]
-    grid = _grid(rng, lines, archetype, window_days, params)
-    days = lines["days_supply"].to_numpy()
-    width = grid.offsets.shape[1]
-    per_rx = lines["refills_authorized"].to_numpy()[:, None] + 1
-    sequence = lines["initial_refill"].to_numpy()[:, None] + np.arange(width)
-    refill_number = sequence % per_rx
-    written = _written_offsets(rng, lines, grid, refill_number, params)
-    rx_base = (rng.permutation(len(lines)) * 4 + 100_000_000)[:, None]
+    grid = _grid(rng, lines, archetype_by_patient[patient], window_days, params)
+    cells = _prescription_cells(rng, lines, grid, params)
     row, col = np.nonzero(grid.valid)
     other = rng.random(len(row)) < params.other_store_share
     store = np.where(other, rng.integers(0, store_count, len(row)), home_store[patient[row]])
+    days = lines["days_supply"].to_numpy()
     drug = lines["drug"].to_numpy()[row]
     fills = pd.DataFrame(
         {
@@ -170,10 +187,10 @@ def simulate_fills(
             "fill_offset": grid.offsets[row, col],
             "days_supply": days[row],
             "quantity": days[row] * units_per_day(drug),
-            "refill_number": refill_number[row, col],
-            "refills_authorized": per_rx[row, 0] - 1,
-            "rx_number": (rx_base + sequence // per_rx)[row, col],
-            "written_offset": written[row, col],
+            "refill_number": cells.refill_number[row, col],
+            "refills_authorized": lines["refills_authorized"].to_numpy()[row],
+            "rx_number": cells.rx_number[row, col],
+            "written_offset": cells.written[row, col],
             "store": store,
             "prescriber": lines["prescriber"].to_numpy()[row],
         }
