@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 
 import duckdb
@@ -134,6 +135,15 @@ class TestCohortPdc:
             0,
         )
 
+    def test_needs_no_patients_table(self):
+        fills = ibis.memtable([r for r in SCENARIO_FILLS if r["patient_id"] == "chain"])
+
+        [result] = (
+            ibis.duckdb.connect(threads=1).to_pyarrow(cohort_pdc(fills, YEAR_2023)).to_pylist()
+        )
+
+        assert (result["days_covered"], result["days_in_period"]) == (90, 365)
+
     def test_gives_the_index_prescription_start_date(self, scenario_results):
         assert scenario_results["concurrent"]["index_date"] == date(2023, 1, 1)
 
@@ -246,3 +256,74 @@ class TestCohortPdcAgreesWithEngine:
                     assert tuple(got[c] for c in RESULT_COLUMNS) == tuple(
                         getattr(expected, c) for c in RESULT_COLUMNS
                     )
+
+
+# --- the same expression on PySpark ---------------------------------------------------------
+
+
+def seeded_population(seed: int, size: int) -> list[tuple[list[Fill], PatientEvents]]:
+    """A fixed random population (one Spark query is too slow for a Hypothesis loop)."""
+    rng = random.Random(seed)
+
+    def day() -> date:
+        return START + timedelta(days=rng.randint(0, SPAN))
+
+    population = []
+    for _ in range(size):
+        history = [
+            Fill(day(), rng.randint(1, 120), rng.choice(INGREDIENTS))
+            for _ in range(rng.randint(1, 8))
+        ]
+        events = PatientEvents(
+            death_date=day() if rng.random() < 0.1 else None,
+            disenrollment_date=day() if rng.random() < 0.1 else None,
+            hospice=(YEAR_2023,) if rng.random() < 0.05 else (),
+        )
+        population.append((history, events))
+    return population
+
+
+@pytest.mark.spark
+# py4j leaves its gateway sockets to the garbage collector
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*socket:pytest.PytestUnraisableExceptionWarning"
+)
+class TestCohortPdcOnSpark:
+    def test_gives_the_duckdb_results_for_the_hand_computed_histories(
+        self, spark_session, scenario_results
+    ):
+        fills = ibis.memtable(SCENARIO_FILLS, schema=FILL_SCHEMA)
+        patients = ibis.memtable(
+            [{name: p.get(name) for name in PATIENT_SCHEMA.names} for p in SCENARIO_PATIENTS],
+            schema=PATIENT_SCHEMA,
+        )
+        expression = cohort_pdc(fills, YEAR_2023, patients=patients)
+
+        table = ibis.pyspark.connect(spark_session).to_pyarrow(expression)
+
+        assert {r["patient_id"]: r for r in table.to_pylist()} == scenario_results
+
+    def test_gives_the_engine_result_for_a_random_population(self, spark_session):
+        population = seeded_population(seed=2023, size=150)
+        fill_rows, patient_rows = as_rows(population)
+        expression = cohort_pdc(
+            ibis.memtable(fill_rows, schema=FILL_SCHEMA),
+            YEAR_2023,
+            patients=ibis.memtable(patient_rows, schema=PATIENT_SCHEMA),
+        )
+
+        table = ibis.pyspark.connect(spark_session).to_pyarrow(expression)
+
+        cohort = {(r["patient_id"], r["measure"]): r for r in table.to_pylist()}
+        for n, (history, events) in enumerate(population):
+            for measure_id in {measures_for_ingredient(f.ingredient)[0] for f in history}:
+                expected = proportion_of_days_covered(
+                    history, measure(measure_id), YEAR_2023, events=events
+                )
+                got = cohort[(f"p{n}", str(measure_id))]
+                assert (got["eligible"], got["exclusion_reason"], got["days_covered"]) == (
+                    expected.eligible,
+                    expected.exclusion_reason,
+                    expected.days_covered,
+                )
+                assert got["pdc"] == expected.pdc

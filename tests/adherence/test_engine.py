@@ -22,6 +22,7 @@ from carebridge.adherence.engine import (
     Stay,
     covered_days,
     held_days,
+    latest_birth_date,
     proportion_of_days_covered,
     supply_days,
     treatment_end,
@@ -372,6 +373,14 @@ class TestHeldDays:
         stays = [Stay(d("2023-03-01"), d("2023-03-02")), Stay(d("2023-03-02"), d("2023-03-03"))]
 
         assert held_days(stays) == {d("2023-03-01"), d("2023-03-02"), d("2023-03-03")}
+
+
+class TestLatestBirthDate:
+    def test_is_the_same_day_that_many_years_earlier(self):
+        assert latest_birth_date(d("2023-01-01"), 18) == d("2005-01-01")
+
+    def test_moves_29_february_to_28_february(self):
+        assert latest_birth_date(d("2024-02-29"), 18) == d("2006-02-28")
 
 
 class TestDateRange:

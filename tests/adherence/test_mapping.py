@@ -66,6 +66,9 @@ class TestFillsFromDispense:
 
         assert [f.ingredient for f in fills] == [ATORVASTATIN]
 
+    def test_yields_nothing_without_a_medication(self):
+        assert fills_from_dispense(dispense(medicationCodeableConcept=None)) == ()
+
     def test_yields_nothing_for_an_unresolvable_reference(self):
         assert fills_from_dispense(by_reference("Medication/missing")) == ()
 

@@ -24,7 +24,12 @@ import ibis
 import ibis.expr.types as ir
 import ibis.selectors as cols
 
-from carebridge.adherence.engine import DateRange, DrugExclusionWindow, PdcOptions
+from carebridge.adherence.engine import (
+    DateRange,
+    DrugExclusionWindow,
+    PdcOptions,
+    latest_birth_date,
+)
 from carebridge.adherence.measures import MEASURES, ExclusionReason
 
 FILL_SCHEMA = ibis.schema(
@@ -103,7 +108,7 @@ def _with_context(
             joined.disenrollment_date.epoch_days().coalesce(end),
         ),
         under_age=joined.birth_date.notnull()
-        & (joined.birth_date > _latest_birth_date(period.start, options.minimum_age)),
+        & (joined.birth_date > latest_birth_date(period.start, options.minimum_age)),
         hospice=joined.hospice.coalesce(False) & joined.measure.isin(_measures("hospice")),
         esrd=joined.esrd.coalesce(False) & joined.measure.isin(_measures("esrd")),
     )
@@ -206,14 +211,6 @@ def _meets_threshold(
 def _measures(exclusion: str) -> list[str]:
     flag = {"hospice": "excludes_hospice", "esrd": "excludes_esrd"}[exclusion]
     return [str(m.id) for m in MEASURES.values() if getattr(m, flag)]
-
-
-def _latest_birth_date(day: date, years: int) -> date:
-    """The last birth date that makes someone ``years`` old on ``day`` (29 Feb → 28 Feb)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=day.day - 1)
 
 
 def _day(value: date) -> int:

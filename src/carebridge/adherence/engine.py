@@ -187,6 +187,17 @@ def held_days(stays: Iterable[Stay]) -> frozenset[date]:
     return frozenset(day for stay in stays for day in stay.days())
 
 
+def latest_birth_date(day: date, age: int) -> date:
+    """The last birth date of someone at least ``age`` years old on ``day``.
+
+    Someone born on 29 February has a birthday on 28 February in other years.
+    """
+    try:
+        return day.replace(year=day.year - age)
+    except ValueError:
+        return day.replace(year=day.year - age, day=28)
+
+
 def _fill_order(fill: Fill) -> tuple[date, int, str]:
     return fill.date_of_service, fill.days_supply, fill.ingredient
 
@@ -201,7 +212,8 @@ def _by_ingredient(fills: Iterable[Fill]) -> Mapping[str, list[Fill]]:
 def _denominator_reason(
     dated: list[Fill], period: DateRange, end: date, events: PatientEvents, options: PdcOptions
 ) -> ExclusionReason | None:
-    if events.birth_date and _age_on(period.start, events.birth_date) < options.minimum_age:
+    adult_by = latest_birth_date(period.start, options.minimum_age)
+    if events.birth_date and events.birth_date > adult_by:
         return ExclusionReason.UNDER_18
     if len({f.date_of_service for f in dated}) < 2:
         return ExclusionReason.FEWER_THAN_TWO_FILLS
@@ -265,7 +277,3 @@ def _ineligible(
         index_date=treatment.start if treatment else None,
         treatment_end=treatment.end if treatment else None,
     )
-
-
-def _age_on(day: date, birth_date: date) -> int:
-    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
