@@ -121,6 +121,8 @@ async def transaction_or_batch(request: Request) -> Response:
             store, ctx, body, max_entries=settings.max_bundle_entries, minimal=minimal
         ),
     )
+    if not result.get("entry"):
+        result.pop("entry", None)  # JSON arrays are never empty (R4 json.html)
     return fhir_response(result)
 
 
@@ -211,7 +213,7 @@ async def patient_everything(request: Request, res_id: str) -> Response:
             }
         )
     bundle["link"] = links
-    bundle["entry"] = [
+    entries = [
         {
             "fullUrl": f"{base}/{r.res_type}/{r.res_id}",
             "resource": r.content,
@@ -219,6 +221,8 @@ async def patient_everything(request: Request, res_id: str) -> Response:
         }
         for r in window
     ]
+    if entries:
+        bundle["entry"] = entries
     return fhir_response(bundle)
 
 

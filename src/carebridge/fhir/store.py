@@ -10,7 +10,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, false, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from carebridge.fhir.records import HistoryPage, SearchPage, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.parameters import patient_compartment
@@ -135,7 +147,11 @@ class FhirStore:
         if not pks:
             return []
         ref = search_reference
-        conditions = [ref.c.res_pk.in_(pks), ref.c.res_type == inc.source_type]
+        conditions = [
+            ref.c.res_pk.in_(pks),
+            ref.c.res_type == inc.source_type,
+            self._on_this_server(),
+        ]
         if inc.param != "*":
             conditions.append(ref.c.param == inc.param)
         if inc.target_type:
@@ -162,11 +178,20 @@ class FhirStore:
                         for t, ids in group_ids_by_type(keys).items()
                     )
                 ),
+                self._on_this_server(),
                 resource.c.deleted == false(),
             )
             .distinct()
         )
         return [_stored(r) for r in self.conn.execute(statement)]
+
+    def _on_this_server(self) -> ColumnElement[bool]:
+        """Index rows whose reference is relative or an absolute URL on this server: a reference
+        to `http://other.org/fhir/Patient/1` is not the local Patient/1 (search.html#reference)."""
+        url = search_reference.c.target_url
+        if not self.base_url:
+            return url.is_(None)
+        return or_(url.is_(None), url.startswith(self.base_url + "/", autoescape=True))
 
     # -- history --------------------------------------------------------------------------------
     def history(
@@ -233,6 +258,7 @@ class FhirStore:
             .where(
                 ref.c.target_type == "Patient",
                 ref.c.target_id == patient_id,
+                self._on_this_server(),
                 ref.c.param.in_(codes),
                 resource.c.deleted == false(),
             )
@@ -246,7 +272,9 @@ class FhirStore:
         for start in range(0, len(pks), 500):
             rows = self.conn.execute(
                 select(ref.c.target_type, ref.c.target_id).where(
-                    and_(ref.c.res_pk.in_(pks[start : start + 500]), ref.c.target_id.is_not(None))
+                    ref.c.res_pk.in_(pks[start : start + 500]),
+                    ref.c.target_id.is_not(None),
+                    self._on_this_server(),
                 )
             )
             found.update((t, i) for t, i in rows if t)

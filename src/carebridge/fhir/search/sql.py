@@ -173,6 +173,8 @@ def _uri(t: object, value: str, modifier: str | None, _base: str) -> ColumnEleme
 
 
 def _reference(t: object, value: str, _modifier: str | None, base: str) -> ColumnElement[bool]:
+    """search.html#reference: `id`, `Type/id` or an absolute URL. A relative value and the
+    server's own absolute URL for it match each other; another server's URL matches only itself."""
     c = t.c  # type: ignore[attr-defined]
     value = unescape(value)
     local = (
@@ -180,12 +182,15 @@ def _reference(t: object, value: str, _modifier: str | None, base: str) -> Colum
         if base and value.startswith(base.rstrip("/") + "/")
         else value
     )
+    on_this_server = or_(
+        c.target_url.is_(None), c.target_url.startswith(base.rstrip("/") + "/", autoescape=True)
+    )
     if "/" not in local and ":" not in local:
-        return c.target_id == local  # type: ignore[no-any-return]
+        return and_(c.target_id == local, on_this_server)
     rtype, rid, url = parse_reference(local)
     if url is not None:
         return c.target_url == url  # type: ignore[no-any-return]
-    return and_(c.target_id == rid, c.target_type == rtype)
+    return and_(c.target_id == rid, c.target_type == rtype, on_this_server)
 
 
 def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnElement[bool]:
@@ -314,20 +319,24 @@ def _order_by(keys: Sequence[SortKey]) -> tuple[ColumnElement[Any], ...]:
     return tuple(order)
 
 
+_SORT_COLUMNS = {
+    "date": "range",
+    "string": "value_norm",
+    "token": "code",
+    "quantity": "value",
+    "number": "value",
+    "uri": "value",
+}
+
+
 def _sort_expression(key: SortKey) -> ColumnElement[object]:
     if key.special == "_id":
         return resource.c.res_id
     if key.special == "_lastUpdated":
         return resource.c.last_updated
     table = INDEX_TABLES[key.type]
-    column = {
-        "date": table.c.end if key.descending else table.c.start,
-        "string": table.c.value_norm if "value_norm" in table.c else None,
-        "token": table.c.code if "code" in table.c else None,
-        "quantity": table.c.value if "value" in table.c else None,
-        "number": table.c.value if "value" in table.c else None,
-        "uri": table.c.value if "value" in table.c else None,
-    }[key.type]
+    name = _SORT_COLUMNS[key.type]
+    column = table.c["end" if key.descending else "start"] if name == "range" else table.c[name]
     aggregate = func.max(column) if key.descending else func.min(column)
     return (
         select(aggregate)
