@@ -666,6 +666,16 @@ class TestChainedSearch:
         assert ids(response.json()) == ["at-peterhouse", "peter-glucose"]
 
     @pytest.mark.usefixtures("records")
+    def test_a_reference_to_another_server_does_not_chain_to_a_local_resource(
+        self, client: TestClient
+    ) -> None:
+        load(
+            client,
+            observation("remote", subject={"reference": "http://other.org/fhir/Patient/peter"}),
+        )
+        assert "remote" not in found(client, "Observation", **{"patient.identifier": "urn:mrn|7"})
+
+    @pytest.mark.usefixtures("records")
     def test_a_deleted_target_no_longer_matches(self, client: TestClient) -> None:
         assert client.delete("/fhir/Patient/peter").status_code == 204
         assert found(client, "Observation", **{"patient.identifier": "urn:mrn|7"}) == []
@@ -988,6 +998,56 @@ class TestSummaryAndElements:
             "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
             "code": "SUBSETTED",
         } in resource["meta"]["tag"]
+
+    NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}
+
+    def shaped(self, client: TestClient, path: str, **params: str) -> dict[str, Any]:
+        (entry,) = search(client, path, **params)["entry"]
+        resource: dict[str, Any] = entry["resource"]
+        return resource
+
+    def test_elements_adds_the_mandatory_elements(self, client: TestClient) -> None:
+        # "Servers SHOULD always return mandatory elements whether they are requested or not"
+        load(client, observation("o", subject={"reference": "Patient/p"}, text=self.NARRATIVE))
+        resource = self.shaped(client, "Observation", _elements="subject")
+        assert set(resource) == {"resourceType", "id", "meta", "subject", "status", "code"}
+
+    def test_summary_true_keeps_the_summary_elements(self, client: TestClient) -> None:
+        # R4 Patient: name, gender, birthDate are summary; text, contact, communication are not
+        load(
+            client,
+            patient(
+                "p",
+                text=self.NARRATIVE,
+                name=[{"family": "X"}],
+                gender="male",
+                birthDate="1970-01-01",
+                contact=[{"name": {"family": "Y"}}],
+                communication=[{"language": {"text": "English"}}],
+            ),
+        )
+        resource = self.shaped(client, "Patient", _summary="true")
+        assert set(resource) == {"resourceType", "id", "meta", "name", "gender", "birthDate"}
+        assert "SUBSETTED" in [t["code"] for t in resource["meta"]["tag"]]
+
+    def test_summary_text_keeps_text_and_mandatory_elements(self, client: TestClient) -> None:
+        # "_summary=text: Return only the text element, the id element, the meta element, and
+        # only top-level mandatory elements"
+        load(client, observation("o", subject={"reference": "Patient/p"}, text=self.NARRATIVE))
+        resource = self.shaped(client, "Observation", _summary="text")
+        assert set(resource) == {"resourceType", "id", "meta", "text", "status", "code"}
+
+    def test_summary_data_removes_the_text(self, client: TestClient) -> None:
+        load(client, observation("o", subject={"reference": "Patient/p"}, text=self.NARRATIVE))
+        resource = self.shaped(client, "Observation", _summary="data")
+        assert set(resource) == {"resourceType", "id", "meta", "status", "code", "subject"}
+        assert "SUBSETTED" in [t["code"] for t in resource["meta"]["tag"]]
+
+    def test_summary_false_returns_the_whole_resource(self, client: TestClient) -> None:
+        load(client, observation("o", text=self.NARRATIVE))
+        resource = self.shaped(client, "Observation", _summary="false")
+        assert resource["text"] == self.NARRATIVE
+        assert "tag" not in resource["meta"]
 
     def test_elements_does_not_apply_to_included_resources(self, client: TestClient) -> None:
         load(

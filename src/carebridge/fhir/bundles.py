@@ -12,6 +12,7 @@ from carebridge.fhir.search.dates import instant_text
 from carebridge.fhir.search.query import SearchQuery
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
+from carebridge.fhir.validation import mandatory_elements, summary_elements
 from carebridge.kit.errors import AppError, Issue, operation_outcome
 
 SUBSETTED = {
@@ -69,9 +70,21 @@ def _full_url(base: str, stored: StoredResource) -> str:
 
 
 def _shape(content: dict[str, Any], query: SearchQuery) -> dict[str, Any]:
-    if not query.elements:
+    """`_elements` or `_summary` applied to a match (search.html#summary, #elements): the kept
+    elements plus id, meta and the mandatory elements, tagged SUBSETTED."""
+    rtype = content.get("resourceType", "")
+    always = {"resourceType", "id", "meta"}
+    if query.elements:
+        keep = set(query.elements) | {f"_{e}" for e in query.elements}
+        keep |= always | mandatory_elements(rtype)
+    elif query.summary == "true":
+        keep = always | summary_elements(rtype) | mandatory_elements(rtype)
+    elif query.summary == "text":
+        keep = always | {"text"} | mandatory_elements(rtype)
+    elif query.summary == "data":
+        keep = set(content) - {"text"}
+    else:
         return content
-    keep = set(query.elements) | {"resourceType", "id", "meta"}
     shaped = {k: v for k, v in content.items() if k in keep}
     meta = dict(shaped.get("meta") or {})
     meta["tag"] = [*meta.get("tag", []), SUBSETTED]

@@ -8,7 +8,7 @@ becomes an OperationOutcome issue whose `expression` is the FHIRPath of the elem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache
@@ -89,6 +89,42 @@ def _model(resource_type: str) -> Any:
         return get_fhir_model_class(resource_type)
     except (KeyError, ValueError):
         return None
+
+
+@cache
+def summary_elements(resource_type: str) -> frozenset[str]:
+    """Top-level JSON keys marked isSummary in the R4 definition (`_summary=true`)."""
+    return _top_level_keys(resource_type, _is_summary)
+
+
+@cache
+def mandatory_elements(resource_type: str) -> frozenset[str]:
+    """Top-level JSON keys with minimum cardinality 1 (a choice counts with all its types)."""
+    return _top_level_keys(resource_type, _is_mandatory)
+
+
+def _is_summary(info: Any) -> bool:
+    return bool(_extra(info).get("summary_element_property"))
+
+
+def _is_mandatory(info: Any) -> bool:
+    extra = _extra(info)
+    return bool(
+        info.is_required() or extra.get("element_required") or extra.get("one_of_many_required")
+    )
+
+
+def _top_level_keys(resource_type: str, wanted: Callable[[Any], bool]) -> frozenset[str]:
+    model = _model(resource_type)
+    if model is None:
+        return frozenset()
+    keys = {info.alias or name for name, info in model.model_fields.items() if wanted(info)}
+    return frozenset(keys | {f"_{k}" for k in keys})
+
+
+def _extra(info: Any) -> dict[str, Any]:
+    extra = info.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
 
 
 def _issues(resource_type: str, exc: ValidationError) -> list[Issue]:
@@ -206,8 +242,7 @@ def _element_codes(model: Any) -> dict[str, frozenset[str]]:
     a code outside them is an error)."""
     codes: dict[str, frozenset[str]] = {}
     for name, info in model.model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        values = extra.get("enum_values")
+        values = _extra(info).get("enum_values")
         if isinstance(values, list) and values and "+" not in values:
             codes[info.alias or name] = frozenset(str(v) for v in values)
     return codes

@@ -182,15 +182,22 @@ def _reference(t: object, value: str, _modifier: str | None, base: str) -> Colum
         if base and value.startswith(base.rstrip("/") + "/")
         else value
     )
-    on_this_server = or_(
-        c.target_url.is_(None), c.target_url.startswith(base.rstrip("/") + "/", autoescape=True)
-    )
+    on_this_server = _on_this_server(c, base)
     if "/" not in local and ":" not in local:
         return and_(c.target_id == local, on_this_server)
     rtype, rid, url = parse_reference(local)
     if url is not None:
         return c.target_url == url  # type: ignore[no-any-return]
     return and_(c.target_id == rid, c.target_type == rtype, on_this_server)
+
+
+def _on_this_server(c: Any, base: str) -> ColumnElement[bool]:
+    """A relative reference, or an absolute one to this server's base."""
+    if not base:
+        return c.target_url.is_(None)  # type: ignore[no-any-return]
+    return or_(
+        c.target_url.is_(None), c.target_url.startswith(base.rstrip("/") + "/", autoescape=True)
+    )
 
 
 def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnElement[bool]:
@@ -204,7 +211,7 @@ def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnEl
             target.c.res_type == inner.resource_type, target.c.deleted == false(), condition
         )
         alternatives.append(and_(c.target_type == inner.resource_type, c.target_id.in_(matches)))
-    return or_(*alternatives)
+    return and_(or_(*alternatives), _on_this_server(c, base))
 
 
 def _rebind(condition: ColumnElement[bool], alias: object) -> ColumnElement[bool]:
