@@ -218,6 +218,47 @@ class TestUuidReferences:
         patient_id = location_id(body["entry"][1])
         assert read(client, "Observation/obs-1")["subject"]["reference"] == f"Patient/{patient_id}"
 
+    def test_attachment_urls_and_narrative_links_are_rewritten(self, client: TestClient) -> None:
+        # "Servers SHALL replace all matching links in the bundle, whether they are found in the
+        # resource ids, resource references, elements of type uri, url, oid, uuid, and <a href=""
+        # & <img src="" in the narrative."
+        binary_uuid = "urn:uuid:" + "b" * 32
+        div = (
+            '<div xmlns="http://www.w3.org/1999/xhtml"><a href="'
+            + PATIENT_UUID
+            + '">patient</a> <img src="'
+            + binary_uuid
+            + '"/></div>'
+        )
+        document = {
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "text": {"status": "generated", "div": div},
+            "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": binary_uuid},
+            "subject": {"reference": PATIENT_UUID},
+            "content": [{"attachment": {"contentType": "text/plain", "url": binary_uuid}}],
+        }
+        body = post_bundle(
+            client,
+            bundle(
+                "transaction",
+                entry("POST", "DocumentReference", document),
+                entry("POST", "Patient", patient(), PATIENT_UUID),
+                entry(
+                    "POST",
+                    "Binary",
+                    {"resourceType": "Binary", "contentType": "text/plain", "data": "aGk="},
+                    binary_uuid,
+                ),
+            ),
+        ).json()
+        document_id, patient_id, binary_id = (location_id(e) for e in body["entry"])
+        stored = read(client, f"DocumentReference/{document_id}")
+        assert stored["content"][0]["attachment"]["url"] == f"Binary/{binary_id}"
+        assert f'href="Patient/{patient_id}"' in stored["text"]["div"]
+        assert f'src="Binary/{binary_id}"' in stored["text"]["div"]
+        assert stored["masterIdentifier"]["value"] == binary_uuid  # an identifier, not a link
+
     def test_references_outside_the_bundle_are_left_untouched(self, client: TestClient) -> None:
         body = post_bundle(
             client,

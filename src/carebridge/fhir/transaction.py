@@ -159,10 +159,11 @@ def _transaction(
     """All or nothing: the first failure propagates (the caller rolls back) naming its entry."""
     _assign_targets(store, ctx, entries)
     resolve = _resolver(store, ctx, entries, strict_missing=True, conditional=False)
+    links = _placeholder_links(entries)
     for entry in entries:
         with _about(entry):
             if entry.resource is not None:
-                entry.resource = rewrite_references(entry.resource, resolve)
+                entry.resource = rewrite_references(entry.resource, resolve, links)
                 entry.deferred = _has_conditional(entry)
                 if ctx.validate and not entry.deferred:
                     validate_resource(entry.resource, expected_type=entry.res_type)
@@ -188,11 +189,12 @@ def _batch(
     valid = [e for e in entries if e is not None]
     _assign_targets(store, ctx, valid, lenient=True)
     resolve = _resolver(store, ctx, valid, strict_missing=False, conditional=True)
+    links = _placeholder_links(valid)
     for entry in sorted(valid, key=lambda e: (_ORDER[e.method], e.index)):
         savepoint = store.conn.begin_nested()
         try:
             if entry.resource is not None:
-                entry.resource = rewrite_references(entry.resource, resolve)
+                entry.resource = rewrite_references(entry.resource, resolve, links)
                 _check_unresolved(entry)
                 if ctx.validate:
                     validate_resource(entry.resource, expected_type=entry.res_type)
@@ -287,6 +289,15 @@ def _id_for_post(entry: Entry, known: dict[str, tuple[str, str]]) -> str:
     if full_url.startswith("urn:uuid:") and is_valid_id(candidate):
         return candidate
     return new_id()
+
+
+def _placeholder_links(entries: list[Entry]) -> dict[str, str]:
+    """`urn:` fullUrl -> `Type/id`, for links outside `reference` elements."""
+    return {
+        e.full_url: e.target
+        for e in entries
+        if e.full_url and e.target and e.full_url.startswith("urn:")
+    }
 
 
 def _resolver(
