@@ -600,6 +600,43 @@ class TestUriSearch:
         assert found(client, "ValueSet", **{"url:above": value}) == ["root", "vs123"]
 
 
+class TestMissingModifier:
+    """search.html#modifiers: ":missing=true ... resources that don't have a value for the
+    parameter"; ":missing=false ... resources that have a value" - for every parameter type."""
+
+    @pytest.mark.parametrize(
+        ("path", "with_value", "param"),
+        [
+            ("Patient", {"birthDate": "1970-01-01"}, "birthdate"),
+            ("Patient", {"gender": "male"}, "gender"),
+            ("Patient", {"name": [{"family": "X"}]}, "family"),
+            (
+                "Patient",
+                {"generalPractitioner": [{"reference": "Practitioner/1"}]},
+                "general-practitioner",
+            ),
+            ("RiskAssessment", {"prediction": [{"probabilityDecimal": 0.5}]}, "probability"),
+            ("Observation", {"valueQuantity": {"value": 1, "unit": "kg"}}, "value-quantity"),
+            ("ValueSet", {"url": "http://acme.org/fhir/ValueSet/1"}, "url"),
+        ],
+    )
+    def test_true_and_false_split_resources_with_and_without_a_value(
+        self, client: TestClient, path: str, with_value: dict[str, Any], param: str
+    ) -> None:
+        required = {
+            "RiskAssessment": {"status": "final", "subject": {"reference": "Patient/p"}},
+            "Observation": {"status": "final", "code": {"text": "x"}},
+            "ValueSet": {"status": "active"},
+        }.get(path, {})
+        load(
+            client,
+            {"resourceType": path, "id": "has", **required, **with_value},
+            {"resourceType": path, "id": "lacks", **required},
+        )
+        assert found(client, path, **{f"{param}:missing": "true"}) == ["lacks"]
+        assert found(client, path, **{f"{param}:missing": "false"}) == ["has"]
+
+
 class TestChainedSearch:
     @pytest.fixture
     def records(self, client: TestClient) -> None:

@@ -1,7 +1,9 @@
 """transaction and batch Bundles (R4 http.html#transaction).
 
-transaction: all-or-nothing; entries are processed DELETE, POST, PUT, GET as the spec orders them;
-any failure rolls back everything and returns the failing entry's OperationOutcome.
+transaction: all-or-nothing; entries are processed DELETE, POST, PUT, GET as the spec orders them,
+and entries with conditional references (`Patient?identifier=...`) are written after the others so
+the search can find resources the same transaction creates; any failure rolls back everything and
+returns an OperationOutcome naming the failing entry (`Bundle.entry[i]`).
 batch: each entry in its own savepoint; failures are reported per entry and do not affect others.
 
 In both, fullUrls (`urn:uuid:` or absolute) are resolved to the ids the server assigns, conditional
