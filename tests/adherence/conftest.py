@@ -42,3 +42,22 @@ def spark_session() -> Iterator[Any]:
     )
     yield session
     session.stop()
+
+
+@pytest.fixture
+def client(settings: Any) -> Iterator[Any]:
+    """The API with the adherence router mounted ahead of the generic FHIR routes (as app.py
+    does), so ``/fhir/OperationDefinition/patient-adherence`` is not read as a stored resource."""
+    from fastapi.testclient import TestClient
+
+    from carebridge.adherence.endpoints import router
+    from carebridge.app import create_app
+
+    app = create_app(settings)
+    existing = list(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[len(existing) :]
+    app.router.routes[:] = [*added, *existing]
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+    app.state.engine.dispose()

@@ -8,12 +8,12 @@ settled: which medication[x] form, which date, which status counts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
 from carebridge.adherence.classify import Coding, classify_medication
-from carebridge.adherence.engine import Fill
+from carebridge.adherence.engine import Fill, PatientEvents, Stay
 from carebridge.adherence.products import NDC_INGREDIENTS
 from carebridge.adherence.refills import Prescription
 
@@ -138,3 +138,41 @@ def _calendar_day(value: object) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC"})
+_STAY_STATUSES = frozenset({"finished", "in-progress", "onleave"})
+
+
+def stays_from_encounters(
+    encounters: Iterable[Resource], *, as_of: date | None = None
+) -> tuple[Stay, ...]:
+    """Inpatient stays (Encounter.class IMP, ACUTE or NONAC of v3 ActCode) as engine ``Stay``s.
+
+    The CMS IP/SNF adjustment removes inpatient days from the PDC; a skilled-nursing stay is
+    recorded in R4 as an inpatient (non-acute, NONAC) encounter. A stay still open (no
+    ``period.end``) runs to ``as_of`` when given, else it is skipped.
+    """
+    stays: list[Stay] = []
+    for encounter in encounters:
+        if encounter.get("status") not in _STAY_STATUSES:
+            continue
+        if (encounter.get("class") or {}).get("code") not in INPATIENT_CLASSES:
+            continue
+        period = encounter.get("period") or {}
+        start = _calendar_day(period.get("start"))
+        end = _calendar_day(period.get("end")) or as_of
+        if start is not None and end is not None and end >= start:
+            stays.append(Stay(start, end))
+    return tuple(stays)
+
+
+def patient_events(
+    patient: Resource, encounters: Iterable[Resource] = (), *, as_of: date | None = None
+) -> PatientEvents:
+    """Birth date, date of death (``deceasedDateTime``) and stays of one patient."""
+    return PatientEvents(
+        birth_date=_calendar_day(patient.get("birthDate")),
+        death_date=_calendar_day(patient.get("deceasedDateTime")),
+        stays=stays_from_encounters(encounters, as_of=as_of),
+    )

@@ -1,0 +1,47 @@
+"""``Patient/$adherence`` over HTTP (R4 operations.html): thin, one transaction per request.
+
+GET scores without side effects; POST with ``persist=true`` also stores the MeasureReports, since
+an operation that changes state must not be invoked with GET. Parameters are read from the query
+string and validated against the operation's OperationDefinition (``operation.py``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from carebridge.adherence import service as adherence_service
+from carebridge.adherence.operation import adherence_request, operation_definition
+from carebridge.fhir.endpoints import in_transaction
+from carebridge.fhir.http import fhir_response
+from carebridge.kit.errors import InvalidRequestError
+
+router = APIRouter(prefix="/fhir")
+
+
+@router.get("/OperationDefinition/patient-adherence")
+async def adherence_definition() -> Response:
+    """The OperationDefinition that declares ``Patient/$adherence``."""
+    return fhir_response(dict(operation_definition()))
+
+
+@router.get("/Patient/{patient_id}/$adherence")
+async def patient_adherence(request: Request, patient_id: str) -> Response:
+    """PQA PDC per measure for one patient (PQA PDC specification; docs/clinical.md)."""
+    parsed = adherence_request(list(request.query_params.multi_items()))
+    if parsed.persist:
+        raise InvalidRequestError("persist=true changes state: invoke $adherence with POST")
+    body = await in_transaction(
+        request, lambda store: adherence_service.adherence_operation(store, patient_id, parsed)
+    )
+    return fhir_response(body)
+
+
+@router.post("/Patient/{patient_id}/$adherence")
+async def patient_adherence_post(request: Request, patient_id: str) -> Response:
+    """As GET; with ``persist=true`` one MeasureReport per measure is stored or updated."""
+    parsed = adherence_request(list(request.query_params.multi_items()))
+    body = await in_transaction(
+        request, lambda store: adherence_service.adherence_operation(store, patient_id, parsed)
+    )
+    return fhir_response(body)
