@@ -1166,6 +1166,42 @@ class TestSystemSearch:
         )
         assert keys == ["Condition/c", "Observation/o"]
 
+    def test_common_parameters_need_no_type(self, client: TestClient) -> None:
+        # search.html#searchcontexts: "if _type is not included, all parameters SHALL be common to
+        # all resource types"; search.html#tag: "GET [base]/Condition?_tag=..."
+        tag = {"system": "http://acme.org/codes", "code": "needs-review"}
+        load(
+            client,
+            patient("same", meta={"tag": [tag]}),
+            observation("same"),
+            {
+                "resourceType": "Condition",
+                "id": "c",
+                "meta": {"tag": [tag]},
+                "subject": {"reference": "Patient/same"},
+            },
+        )
+
+        def keys(bundle: dict[str, Any]) -> list[str]:
+            return sorted(
+                f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                for e in bundle.get("entry", [])
+                if e["search"]["mode"] == "match"
+            )
+
+        assert keys(search(client, "", _id="same")) == ["Observation/same", "Patient/same"]
+        assert keys(search(client, "", _tag="http://acme.org/codes|needs-review")) == [
+            "Condition/c",
+            "Patient/same",
+        ]
+
+    def test_a_type_specific_parameter_without_type_is_unknown(self, client: TestClient) -> None:
+        response = client.get(
+            "/fhir", params={"gender": "male"}, headers={"Prefer": "handling=strict"}
+        )
+        assert response.status_code == 400
+        outcome_of(response)
+
 
 class TestEverything:
     def test_returns_the_patient_its_compartment_and_what_it_references(

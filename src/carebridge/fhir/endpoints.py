@@ -132,8 +132,6 @@ async def system_search(request: Request) -> Response:
     ctx = context_of(request)
     params = _query_pairs(request)
     query = service.query_for(ctx, None, params)
-    if not query.resource_types and query.criteria:
-        raise InvalidRequestError("system-level search with criteria needs _type")
     page = await in_transaction(request, lambda store: store.search(query))
     return fhir_response(searchset(ctx.base_url, "", params, query, page))
 

@@ -252,6 +252,17 @@ class TestSystemSearch:
         assert query.resource_types == ("Observation", "Condition")
         assert only(query).code == "patient"
 
+    def test_common_parameters_work_without_type(self) -> None:
+        query = parse("", ("_tag", "http://acme.org/codes|needs-review"), ("_id", "1"))
+        assert [(c.code, c.type, c.resource_type) for c in query.criteria] == [
+            ("_tag", "token", ""),
+            ("_id", "token", ""),
+        ]
+
+    def test_type_specific_parameters_need_type(self) -> None:
+        with pytest.raises(InvalidRequestError):
+            parse("", ("gender", "male"), strict=True)
+
     def test_an_unknown_type_is_rejected(self) -> None:
         with pytest.raises(AppError):
             parse("", ("_type", "Nonsense"))

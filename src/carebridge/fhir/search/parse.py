@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from carebridge.fhir.search.parameters import SearchParam, registry
 from carebridge.fhir.search.query import Criterion, Include, SearchQuery, SortKey
@@ -130,13 +131,26 @@ def _criterion(types: tuple[str, ...], name: str, value: str, *, strict: bool) -
 
 
 def _lookup(types: tuple[str, ...], code: str) -> SearchParam | None:
-    found = [registry().get(t, code) for t in types] if types else []
+    if not types:
+        return _common_param(code)
+    found = [registry().get(t, code) for t in types]
     params = [p for p in found if p is not None]
     if types and len(params) == len(types):
         kinds = {p.type for p in params}
         if len(kinds) == 1:
             return params[0]
     return None
+
+
+@cache
+def _common_param(code: str) -> SearchParam | None:
+    """A parameter every resource type has (`_tag`, `_profile`, ...), usable without `_type`
+    (search.html#searchcontexts: without _type, "all parameters SHALL be common to all resource
+    types")."""
+    param = registry().get(min(registry().resource_types), code)
+    if param is None or "/SearchParameter/Resource-" not in param.url:
+        return None
+    return param
 
 
 def _typed_refs(target_type: str, value: str) -> str:
