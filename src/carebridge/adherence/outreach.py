@@ -97,6 +97,15 @@ def _action(line: SupplyLine, as_of: date, rules: OutreachRules) -> OutreachActi
     return None
 
 
+def reachable(patient: Mapping[str, Any], as_of: date) -> bool:
+    """Whether to contact the patient at all: a known, active Patient not recorded as deceased
+    (``deceasedBoolean`` true, or ``deceasedDateTime`` on or before ``as_of``)."""
+    if not patient or patient.get("active") is False or patient.get("deceasedBoolean") is True:
+        return False
+    deceased = patient.get("deceasedDateTime")
+    return not (isinstance(deceased, str) and deceased[:10] <= as_of.isoformat())
+
+
 def preferred_channel(patient: Mapping[str, Any]) -> Channel:
     """The channel to reach the patient: the best-ranked sms/mobile phone or email contact point
     (R4 ContactPoint: lower ``rank`` is preferred), else the pharmacy app."""

@@ -35,6 +35,7 @@ from carebridge.adherence.outreach import (
     follow_up_task,
     outreach_actions,
     preferred_channel,
+    reachable,
     reminder_communication,
 )
 from carebridge.adherence.refills import refill_status
@@ -166,17 +167,19 @@ def refill_outreach(
     Reads every completed MedicationDispense, computes each patient's run-out per ingredient
     (``refills.refill_status``) and applies ``outreach.outreach_actions``. Nothing is sent: no
     channel adapter is configured, so Communications are written with status ``preparation``.
-    A resource whose deterministic id already exists is left as it is, so a second run on the
+    Patients who are inactive or recorded as deceased are not contacted. A resource whose
+    deterministic id already exists is left as it is, so a second run on the
     same day creates nothing and does not undo a status someone has since changed.
     """
     lines = supply_lines(store, as_of=as_of)
+    patients = {
+        p.res_id: p.content or {}
+        for p in store.fetch(("Patient", pid) for pid in {line.patient_id for line in lines})
+    }
+    lines = [line for line in lines if reachable(patients.get(line.patient_id, {}), as_of)]
     summary = OutreachSummary(actions=list(outreach_actions(lines, as_of=as_of, rules=rules)))
     if dry_run or not summary.actions:
         return summary
-    patients = {
-        p.res_id: p.content or {}
-        for p in store.fetch(("Patient", a.line.patient_id) for a in summary.actions)
-    }
     resources = []
     for action in summary.actions:
         channel = preferred_channel(patients.get(action.line.patient_id, {}))
