@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +20,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024 * 1024
     default_page_size: int = 50
     max_page_size: int = 1_000
+    # Access tokens (docs/security.md). No key file: a development key is generated under
+    # token_key_dir on first use (var/ is git-ignored). In production, point at a PEM private key.
+    token_signing_key: Path | None = None
+    token_signing_algorithm: Literal["RS256", "ES256"] = "RS256"
+    token_key_dir: Path = Path("var/keys")
+    access_token_lifetime_seconds: int = 900
 
 
 def load_settings(**overrides: object) -> Settings:
