@@ -184,6 +184,7 @@ class TestResultParameters:
     def test_count_zero_means_summary_count(self) -> None:
         # search.html#count: "_count=0 shall be treated the same as _summary=count"
         assert parse("Patient", ("_count", "0")).summary == "count"
+        assert parse("Patient", ("_count", "0"), ("_summary", "false")).summary == "count"
 
     @pytest.mark.parametrize(("name", "value"), [("_count", "-1"), ("_offset", "x")])
     def test_paging_values_must_be_non_negative_integers(self, name: str, value: str) -> None:

@@ -101,7 +101,7 @@ def parse_search(
         offset=_non_negative("_offset", result.get("_offset", ["0"])[-1]),
         includes=_includes(result.get("_include", []), False)
         + _includes(result.get("_revinclude", []), True),
-        summary="count" if count == 0 and summary is None else summary,  # search.html#count
+        summary="count" if count == 0 else summary,  # search.html#count
         elements=tuple(e for v in result.get("_elements", []) for e in split_values(v) if e),
         total=_choice("_total", result.get("_total", []), TOTAL_MODES) or "accurate",
         ignored=tuple(ignored),
