@@ -1,0 +1,34 @@
+"""Identifier systems and deterministic resource ids.
+
+Every resource the CSV pipelines write has an id derived from its source key (RFC 4122 name-based
+UUID, version 5, in a fixed carebridge namespace), so running a file again writes the same
+resources and the store records no new versions (ADR 0003). Systems under
+`https://carebridge.dev/fhir/sid/` are the ones the synthetic generator uses for the same keys.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from carebridge.ingest.records import Identifier
+
+SID = "https://carebridge.dev/fhir/sid"
+MRN = f"{SID}/mrn"
+PHARMACY_MEMBER = f"{SID}/pharmacy-member"
+PAYER_MEMBER = f"{SID}/payer-member"
+PRESCRIPTION = f"{SID}/prescription"  # "<store NCPDP id>-<prescription number>"
+DISPENSE = f"{SID}/dispense"  # "<store NCPDP id>-<prescription number>-<refill number>"
+PAYER = f"{SID}/payer"
+CLAIM = f"{SID}/claim"  # "<payer id>-<claim id>"
+
+NAMESPACE = uuid.UUID("9b0c7b0e-4f4e-5c1a-9d2e-6f1b3c8a7e21")
+
+
+def resource_id(res_type: str, *key: str) -> str:
+    """The id of the `res_type` resource with natural key `key` (UUIDv5, a valid FHIR id)."""
+    return str(uuid.uuid5(NAMESPACE, "|".join((res_type, *key))))
+
+
+def new_patient_id(identifier: Identifier) -> str:
+    """The id a feed gives a Patient it creates: derived from the feed's own identifier."""
+    return resource_id("Patient", identifier.system, identifier.value)
