@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -11,7 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from carebridge.access.audit import Actor, audit_event, outcome_code
 from carebridge.fhir.guard import AccessRecord, Interaction
 
-WHEN = datetime(2026, 3, 1, 12, 0, 0)
+WHEN = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 class TestOutcomeCode:
