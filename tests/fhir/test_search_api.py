@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from carebridge.app import create_app
 from carebridge.config import Settings
+from tests.conftest import bearer
 from tests.fhir.conftest import FHIR_JSON, create, ids, search
 
 LOINC = "http://loinc.org"
@@ -32,9 +33,10 @@ def module_client(
     settings = Settings(
         database_url=migrated_engine.url.render_as_string(hide_password=False),
         export_dir=Path(tmp_path_factory.mktemp("export")),
+        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
     )
     app = create_app(settings, migrate=False)
-    with TestClient(app, base_url="http://testserver") as test_client:
+    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
         yield test_client
     app.state.engine.dispose()
 
@@ -557,6 +559,24 @@ class TestReferenceSearch:
     @pytest.mark.usefixtures("subjects")
     def test_missing_finds_resources_without_a_reference(self, client: TestClient) -> None:
         assert found(client, "Observation", **{"subject:missing": "true"}) == ["nobody"]
+
+
+class TestReferenceIdentifier:
+    def test_identifier_matches_the_reference_identifier_only(self, client: TestClient) -> None:
+        # search.html#reference: "subject:identifier=http://example.org/fhir/mrn|12345 ... would
+        # match [a subject with that identifier] but will not match [a subject with only
+        # reference Patient/abc] even if the Patient resource ... includes the requested
+        # identifier"
+        mrn = {"system": "http://example.org/fhir/mrn", "value": "12345"}
+        load(
+            client,
+            patient("abc", identifier=[mrn]),
+            observation("by-identifier", subject={"reference": "Patient/abc", "identifier": mrn}),
+            observation("by-reference", subject={"reference": "Patient/abc"}),
+        )
+        value = "http://example.org/fhir/mrn|12345"
+        assert found(client, "Observation", **{"subject:identifier": value}) == ["by-identifier"]
+        assert found(client, "Observation", **{"subject:identifier": "12345"}) == ["by-identifier"]
 
 
 class TestUriSearch:

@@ -215,6 +215,22 @@ class TestReferences:
         group = {**self.OBSERVATION, "subject": {"reference": "Group/102"}}
         assert rows_for(index_rows(group), "reference", "patient") == []
 
+    def test_a_reference_identifier_is_indexed_as_a_token(self) -> None:
+        # for the :identifier modifier: "subject:identifier=http://acme.org/fhir/identifier/mrn|123456"
+        observation = {
+            "resourceType": "Observation",
+            "subject": {
+                "reference": "Patient/abc",
+                "identifier": {"system": "http://acme.org/fhir/identifier/mrn", "value": "123456"},
+            },
+        }
+        assert rows_for(index_rows(observation), "token", "subject:identifier") == [
+            ("http://acme.org/fhir/identifier/mrn", "123456")
+        ]
+        assert rows_for(index_rows(observation), "reference", "subject") == [
+            ("Patient", "abc", None)
+        ]
+
     def test_urns_are_kept_as_urls(self) -> None:
         assert rows_for(index_rows(self.OBSERVATION), "reference", "has-member") == [
             (None, None, "urn:uuid:04121321-4af5-424c-a0e1-ed3aab1c349d")

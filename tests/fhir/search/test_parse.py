@@ -75,6 +75,18 @@ class TestParameterTypes:
             ("_lastUpdated", "date"),
         ]
 
+    def test_the_identifier_modifier_searches_reference_identifiers_as_tokens(self) -> None:
+        criterion = only(parse("Observation", ("subject:identifier", "urn:mrn|7")))
+        assert (criterion.code, criterion.type, criterion.values) == (
+            "subject:identifier",
+            "token",
+            ("urn:mrn|7",),
+        )
+
+    def test_the_identifier_modifier_cannot_be_chained(self) -> None:
+        with pytest.raises(InvalidRequestError):
+            parse("Observation", ("subject:identifier.name", "x"))
+
     def test_a_type_modifier_on_a_reference_qualifies_the_ids(self) -> None:
         criterion = only(parse("Observation", ("subject:Patient", "23")))
         assert (criterion.modifier, criterion.values) == (None, ("Patient/23",))

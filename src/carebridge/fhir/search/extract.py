@@ -162,7 +162,14 @@ def _timing(value: dict[str, Any]) -> Iterator[tuple[datetime, datetime]]:
 
 
 def _references(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
+    """Reference rows; a Reference.identifier also gives a token row under `<code>:identifier`
+    for the `:identifier` modifier (search.html#reference)."""
     for value in values:
+        identifier = value.get("identifier") if isinstance(value, dict) else None
+        if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
+            rows.token.append(
+                (f"{param.code}:identifier", identifier.get("system"), identifier["value"])
+            )
         text = value.get("reference") if isinstance(value, dict) else value
         if isinstance(text, str):
             rtype, rid, url = parse_reference(text)

@@ -24,7 +24,8 @@ INDEXED_TYPES = frozenset({"token", "string", "date", "reference", "quantity", "
 # Bumped, with a dated note in docs/search-index.md, whenever index extraction changes; stores
 # written with an older version need `carebridge db reindex`.
 # 2 (2026-11): Timing indexed by its outer limits; ContactPoint values without a system; every
-#   word of a multi-word family name searchable; Patient.deceased indexed as false when absent.
+#   word of a multi-word family name searchable; Patient.deceased indexed as false when absent;
+#   Reference.identifier indexed as a token under `<code>:identifier`.
 INDEX_VERSION = 2
 
 

@@ -127,6 +127,9 @@ def _criterion(types: tuple[str, ...], name: str, value: str, *, strict: bool) -
         return _unknown(types, code, strict=strict, known=param is not None)
     if modifier and param.type == "reference" and modifier in registry().resource_types:
         return _make(resource_type, code, "reference", None, _typed_refs(modifier, value), param)
+    if modifier == "identifier" and param.type == "reference":
+        # search.html#reference: matches Reference.identifier as a token (indexed that way)
+        return _make(resource_type, f"{code}:identifier", "token", None, value, param)
     return _make(resource_type, code, param.type, modifier or None, value, param)
 
 
