@@ -771,6 +771,63 @@ class TestChainedSearch:
         assert ids(response.json()) == ["both"]
 
 
+class TestReverseChaining:
+    @pytest.fixture
+    def results(self, client: TestClient) -> None:
+        def coded(res_id: str, subject: str, code: str) -> dict[str, Any]:
+            return observation(
+                res_id,
+                subject={"reference": subject},
+                code={"coding": [{"system": LOINC, "code": code}]},
+            )
+
+        load(
+            client,
+            patient("with-1234", gender="male"),
+            patient("with-both", gender="female"),
+            patient("with-other"),
+            patient("without"),
+            coded("o1", "Patient/with-1234", "1234-5"),
+            coded("o2", "Patient/with-both", "1234-5"),
+            coded("o3", "Patient/with-both", "456"),
+            coded("o4", "Patient/with-other", "456"),
+            coded("o5", "Group/with-1234", "456"),
+        )
+
+    @pytest.mark.usefixtures("results")
+    def test_has_selects_resources_referred_to_by_matching_resources(
+        self, client: TestClient
+    ) -> None:
+        # "GET [base]/Patient?_has:Observation:patient:code=1234-5 ... Patient resources, where
+        # the patient resource is referred to by at least one Observation where the observation
+        # has a code of 1234"
+        assert found(client, "Patient", **{"_has:Observation:patient:code": "1234-5"}) == [
+            "with-1234",
+            "with-both",
+        ]
+
+    @pytest.mark.usefixtures("results")
+    def test_or_values_and_repeated_has_parameters(self, client: TestClient) -> None:
+        # "Or searches are allowed (..._has:Observation:patient:code=123,456), and multiple _has
+        # parameters are allowed ... processed independently"
+        name = "_has:Observation:patient:code"
+        assert found(client, "Patient", **{name: "1234-5,456"}) == [
+            "with-1234",
+            "with-both",
+            "with-other",
+        ]
+        response = client.get("/fhir/Patient", params=[(name, "1234-5"), (name, "456")])
+        assert ids(response.json()) == ["with-both"]
+
+    @pytest.mark.usefixtures("results")
+    def test_has_combines_with_other_parameters(self, client: TestClient) -> None:
+        response = client.get(
+            "/fhir/Patient",
+            params=[("_has:Observation:patient:code", "1234-5"), ("gender", "female")],
+        )
+        assert ids(response.json()) == ["with-both"]
+
+
 class TestPaging:
     @pytest.fixture
     def seven(self, client: TestClient) -> list[str]:

@@ -187,6 +187,31 @@ class TestChaining:
             parse("Observation", ("patient.nonsense", "x"), strict=True)
 
 
+class TestReverseChaining:
+    def test_has_names_the_source_type_reference_and_criterion(self) -> None:
+        # search.html#has: "GET [base]/Patient?_has:Observation:patient:code=1234-5"
+        criterion = only(parse("Patient", ("_has:Observation:patient:code", "1234-5")))
+        (inner,) = criterion.chain
+        assert (criterion.special, criterion.param and criterion.param.code) == ("_has", "patient")
+        assert (inner.resource_type, inner.code, inner.values) == (
+            "Observation",
+            "code",
+            ("1234-5",),
+        )
+
+    @pytest.mark.parametrize(
+        "name",
+        ["_has:Observation:patient", "_has:Observation:code:code", "_has::patient:code"],
+    )
+    def test_a_malformed_has_is_rejected(self, name: str) -> None:
+        with pytest.raises(InvalidRequestError):
+            parse("Patient", (name, "x"))
+
+    def test_nested_has_is_refused(self) -> None:
+        with pytest.raises(NotSupportedError):
+            parse("Patient", ("_has:Observation:patient:_has:AuditEvent:entity:agent", "x"))
+
+
 class TestResultParameters:
     def test_count_defaults_and_is_capped(self) -> None:
         limits = Limits(default_count=20, max_count=100)

@@ -116,6 +116,8 @@ def _check_types(types: Sequence[str]) -> None:
 
 
 def _criterion(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> Criterion | None:
+    if name.startswith("_has:"):
+        return _reverse_chained(types, name, value)
     if "." in name.split(":", 1)[0] or ("." in name and ":" in name.split(".", 1)[0]):
         return _chained(types, name, value, strict=strict)
     code, _, modifier = name.partition(":")
@@ -182,7 +184,7 @@ def _make(
 def _unknown(types: tuple[str, ...], code: str, *, strict: bool, known: bool) -> Criterion | None:
     where = "/".join(types) or "system-level search"
     reason = "is not indexed" if known else "is not a known search parameter"
-    if code.startswith("_has") or code in ("_text", "_content", "_query", "_list", "_filter"):
+    if code in ("_text", "_content", "_query", "_list", "_filter"):
         reason = "is not supported"
     if strict:
         raise InvalidRequestError(f"{code!r} {reason} for {where} (Prefer: handling=strict)")
@@ -221,6 +223,26 @@ def _chained(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> 
         (),
         ref,
         chain=tuple(c for c in chain if c is not None),
+    )
+
+
+def _reverse_chained(types: tuple[str, ...], name: str, value: str) -> Criterion:
+    """`_has:Observation:patient:code=1234-5` (search.html#has): the resources that an Observation
+    with code 1234-5 refers to through its `patient` parameter."""
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise InvalidRequestError(f"_has takes _has:Type:reference:parameter, not {name!r}")
+    _, source, ref_code, rest = parts
+    if rest.startswith("_has:"):
+        raise NotSupportedError(f"nested _has is not supported: {name!r}")
+    ref = registry().get(source, ref_code)
+    if ref is None or ref.type != "reference" or not ref.indexed:
+        raise InvalidRequestError(f"{source}:{ref_code} is not a reference search parameter")
+    inner = _criterion((source,), rest, value, strict=True)
+    assert inner is not None  # strict parsing raises instead of returning None
+    resource_type = types[0] if len(types) == 1 else ""
+    return Criterion(
+        resource_type, "_has", "reference", None, (), ref, special="_has", chain=(inner,)
     )
 
 

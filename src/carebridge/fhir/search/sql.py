@@ -28,7 +28,9 @@ from sqlalchemy import (
     true,
 )
 
+from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.search.dates import InvalidDateError, date_range
+from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
 from carebridge.fhir.search.values import (
     next_prefix,
@@ -51,6 +53,7 @@ _DRIVE_ORDER = {
     "quantity": 6,
     "number": 6,
     "_lastUpdated": 7,
+    "_has": 5,
 }
 
 
@@ -60,15 +63,52 @@ class Compiled:
     order_by: tuple[ColumnElement[Any], ...]
 
 
-def compile_query(query: SearchQuery, base_url: str) -> Compiled:
-    """The WHERE clause and ORDER BY for `query` over the `resource` table."""
+def compile_query(query: SearchQuery, base_url: str, scope: AccessScope = UNRESTRICTED) -> Compiled:
+    """The WHERE clause and ORDER BY for `query` over the `resource` table, within `scope`."""
     conditions: list[ColumnElement[bool]] = [resource.c.deleted == false()]
     if query.resource_types:
         conditions.append(resource.c.res_type.in_(query.resource_types))
+    conditions.extend(scope_conditions(scope, query.resource_types))
     ordered = sorted(query.criteria, key=_selectivity_rank)
     for position, criterion in enumerate(ordered):
         conditions.append(criterion_condition(criterion, base_url, drive=position == 0))
     return Compiled(and_(*conditions), _order_by(query.sort))
+
+
+def scope_conditions(scope: AccessScope, types: Sequence[str] = ()) -> list[ColumnElement[bool]]:
+    """What an access scope adds to any statement over `resource` (enforced in SQL, not Python).
+
+    Types outside the scope's readable types are excluded. With a patient context, resources of
+    types in the Patient compartment (R4 CompartmentDefinition `patient`) must reference that
+    patient through one of the compartment's parameters; the Patient itself is its own
+    compartment; types outside the compartment definition (Medication, Organization, ...) are
+    not patient data and follow the type rule only.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if scope.resource_types is not None:
+        conditions.append(resource.c.res_type.in_(sorted(scope.resource_types)))
+    if scope.patient_id is not None:
+        conditions.append(_patient_compartment(scope.patient_id, types))
+    return conditions
+
+
+def _patient_compartment(patient_id: str, types: Sequence[str]) -> ColumnElement[bool]:
+    members = patient_compartment()
+    wanted = {t: members[t] for t in (types or members) if t in members and t != "Patient"}
+    ref = INDEX_TABLES["reference"]
+    own = and_(resource.c.res_type == "Patient", resource.c.res_id == patient_id)
+    parts = [own]
+    if wanted:
+        by_type = [and_(ref.c.res_type == t, ref.c.param.in_(p)) for t, p in sorted(wanted.items())]
+        linked = select(ref.c.res_pk).where(
+            ref.c.target_type == "Patient", ref.c.target_id == patient_id, or_(*by_type)
+        )
+        parts.append(resource.c.pk.in_(linked))
+    if not types:
+        parts.append(resource.c.res_type.not_in(sorted(members)))
+    elif outside := [t for t in types if t not in members]:
+        parts.append(resource.c.res_type.in_(outside))
+    return or_(*parts)
 
 
 def _selectivity_rank(criterion: Criterion) -> int:
@@ -98,6 +138,8 @@ def criterion_condition(
                 for v in criterion.values
             )
         )
+    if criterion.special == "_has":
+        return _has_condition(criterion, base_url)
     table = INDEX_TABLES[criterion.type]
     scope = and_(table.c.param == criterion.code, _type_scope(table, criterion))
     if criterion.modifier == "missing":
@@ -212,6 +254,28 @@ def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnEl
         )
         alternatives.append(and_(c.target_type == inner.resource_type, c.target_id.in_(matches)))
     return and_(or_(*alternatives), _on_this_server(c, base))
+
+
+def _has_condition(criterion: Criterion, base: str) -> ColumnElement[bool]:
+    """Resources referred to, through `criterion.param`, by a resource matching the inner
+    criterion (`_has`, search.html#has)."""
+    assert criterion.param is not None
+    (inner,) = criterion.chain
+    ref = INDEX_TABLES["reference"]
+    source = resource.alias()
+    sources = select(source.c.pk).where(
+        source.c.res_type == inner.resource_type,
+        source.c.deleted == false(),
+        _rebind(criterion_condition(inner, base, drive=True), source),
+    )
+    targets = select(ref.c.target_id).where(
+        ref.c.param == criterion.param.code,
+        ref.c.res_type == inner.resource_type,
+        ref.c.target_type == resource.c.res_type,
+        ref.c.res_pk.in_(sources),
+        _on_this_server(ref.c, base),
+    )
+    return resource.c.res_id.in_(targets)
 
 
 def _rebind(condition: ColumnElement[bool], alias: object) -> ColumnElement[bool]:
