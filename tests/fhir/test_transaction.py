@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.fhir.tables import metadata
-from tests.conftest import synthea_dir
+from tests.conftest import bearer, synthea_dir
 from tests.fhir.conftest import FHIR_JSON, create, put, search
 
 PATIENT_UUID = "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"
@@ -40,9 +40,10 @@ def module_client(
     settings = Settings(
         database_url=migrated_engine.url.render_as_string(hide_password=False),
         export_dir=Path(tmp_path_factory.mktemp("export")),
+        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
     )
     app = create_app(settings, migrate=False)
-    with TestClient(app, base_url="http://testserver") as test_client:
+    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
         yield test_client
     app.state.engine.dispose()
 
@@ -403,7 +404,7 @@ class TestConditionalReferences:
         self, client: TestClient
     ) -> None:
         # resolving conditional references is the last processing step, after the POSTs
-        body = post_bundle(
+        response = post_bundle(
             client,
             bundle(
                 "transaction",
@@ -420,15 +421,10 @@ class TestConditionalReferences:
                 ),
             ),
         )
-        assert response_ok(body)
-        observation_entry, patient_entry = body.json()["entry"]
+        assert response.status_code == 200, response.text
+        observation_entry, patient_entry = response.json()["entry"]
         stored = read(client, f"Observation/{location_id(observation_entry)}")
         assert stored["subject"]["reference"] == f"Patient/{location_id(patient_entry)}"
-
-
-def response_ok(response: Any) -> bool:
-    assert response.status_code == 200, response.text
-    return True
 
 
 class TestAllOrNothing:
@@ -630,7 +626,9 @@ class TestLimitsAndShape:
     def test_an_oversized_bundle_is_413(self, settings: Settings, engine: Engine) -> None:
         small = settings.model_copy(update={"max_bundle_entries": 2})
         app = create_app(small, migrate=False)
-        with TestClient(app, base_url="http://testserver") as small_client:
+        with TestClient(
+            app, base_url="http://testserver", headers=bearer(settings)
+        ) as small_client:
             response = post_bundle(
                 small_client,
                 bundle("transaction", *(entry("POST", "Patient", patient()) for _ in range(3))),
