@@ -1,0 +1,67 @@
+"""`POST /ingest/dispensing` and `POST /ingest/claims`: multipart uploads through the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from carebridge.app import create_app
+from carebridge.config import Settings
+from carebridge.ingest.endpoints import router
+from tests.ingest.conftest import CLAIM, claims
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    app.include_router(router)
+    with TestClient(app) as test_client:
+        yield test_client
+    app.state.engine.dispose()
+
+
+def upload(client: TestClient, feed: str, path: Path) -> dict[str, object]:
+    with path.open("rb") as handle:
+        response = client.post(f"/ingest/{feed}", files={"file": (path.name, handle, "text/csv")})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_an_uploaded_dispensing_file_is_ingested_and_a_second_upload_changes_nothing(
+    client: TestClient, population: Path
+) -> None:
+    source = population / "dispensing.csv"
+    rows = len(source.read_text().splitlines()) - 1
+    first = upload(client, "dispensing", source)
+    assert (first["file_name"], first["rows"], first["stored"]) == ("dispensing.csv", rows, rows)
+    outcomes = first["outcomes"]
+    assert isinstance(outcomes, dict)
+    assert outcomes["MedicationDispense"] == {"created": rows}
+    again = upload(client, "dispensing", source)
+    assert again["run_id"] != first["run_id"]
+    repeated = again["outcomes"]
+    assert isinstance(repeated, dict)
+    assert {o for per_type in repeated.values() for o in per_type} == {"unchanged"}
+
+
+def test_the_response_lists_dead_letters_by_line(client: TestClient, tmp_path: Path) -> None:
+    path = claims(tmp_path / "claims.csv", CLAIM, {**CLAIM, "claim_id": "C2", "diagnosis_1": "?"})
+    body = upload(client, "claims", path)
+    assert (body["stored"], body["dead_letter_count"]) == (1, 1)
+    assert body["dead_letters"] == [{"line": 3, "reason": "diagnosis_1: not an ICD-10-CM code"}]
+    assert body["patient_matching"] == {"unmatched": 1}
+
+
+def test_a_file_of_another_feed_is_an_operation_outcome(
+    client: TestClient, population: Path
+) -> None:
+    with (population / "dispensing.csv").open("rb") as handle:
+        response = client.post("/ingest/claims", files={"file": ("x.csv", handle, "text/csv")})
+    assert response.status_code == 400
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "not a payer-claims file" in outcome["issue"][0]["diagnostics"]
