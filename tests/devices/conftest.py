@@ -3,23 +3,33 @@ helpers to register devices for existing patients."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import Depends
 from fastapi.testclient import TestClient
 
 import carebridge.devices.tables  # noqa: F401  (registers the device tables for cleanup)
+from carebridge.access.guard import install_guard
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.devices import endpoints as device_endpoints
+from carebridge.devices.gateway import BrokerAddress
+from tests.conftest import bearer
+from tests.devices.mqtt_support import drop_session
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
-    app.include_router(device_endpoints.router)
-    with TestClient(app, base_url="http://testserver") as test_client:
+    app.include_router(device_endpoints.router, dependencies=[Depends(install_guard)])
+    app.include_router(device_endpoints.readings_router)
+    headers = bearer(settings)
+    with TestClient(app, base_url="http://testserver", headers=headers) as test_client:
         yield test_client
     app.state.engine.dispose()
 
@@ -50,3 +60,21 @@ def bp(time: str, systolic: int = 128, diastolic: int = 82, **extra: Any) -> dic
         "unit": "mmHg",
         **extra,
     }
+
+
+@pytest.fixture(scope="module")
+def broker_url() -> str:
+    url = os.environ.get("CAREBRIDGE_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+    address = BrokerAddress.parse(url)
+    try:
+        socket.create_connection((address.host, address.port), timeout=2).close()
+    except OSError as exc:
+        pytest.fail(f"the MQTT broker at {url} is unreachable ({exc}); start mosquitto")
+    return url
+
+
+@pytest.fixture
+def gateway_id(broker_url: str) -> Iterator[str]:
+    client_id = f"cb-test-gw-{uuid.uuid4().hex[:8]}"
+    yield client_id
+    drop_session(broker_url, client_id)

@@ -117,3 +117,15 @@ class TestListAndRetire:
 
     def test_retire_unknown_is_404(self, client: TestClient) -> None:
         assert client.post("/devices/nope/$retire").status_code == 404
+
+
+class TestRegistryAccess:
+    def test_registry_needs_an_access_token(self, client: TestClient) -> None:
+        response = client.get("/devices", headers={"Authorization": ""})
+        assert response.status_code == 401
+
+    def test_a_device_credential_is_not_an_access_token(self, client: TestClient) -> None:
+        make_patient(client)
+        token = register(client, patient="pat-1")["credential"]
+        response = client.get("/devices", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401

@@ -1,28 +1,39 @@
 """Device API: registry (`/devices`) and the HTTP reading transport (`POST /devices/readings`).
 
-Endpoints stay thin: parse HTTP, run one transaction through the FHIR layer's `in_transaction`,
-call `service`, shape the JSON. Errors are OperationOutcomes like everywhere else.
+Two routers, because they authenticate differently:
+
+- `router` (registry: register, list, retire) is for staff and systems. app.py mounts it with the
+  access dependency like the FHIR routers; each route asks for the SMART scope on `Device` that
+  its interaction needs (create, search, update) and is audited by `in_transaction`.
+- `readings_router` is for devices. A device holds no OAuth token but its own credential
+  (`Authorization: Bearer <device credential>`), checked here against the registry; it is mounted
+  without the access dependency.
+
+Endpoints stay thin: parse HTTP, run one transaction, call `service`, shape the JSON. Errors are
+OperationOutcomes like everywhere else.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from carebridge.devices import service
 from carebridge.devices.registry import DeviceKind
 from carebridge.devices.repository import DeviceRepository
 from carebridge.devices.service import Delivery, IntakeConfig, UnauthorizedError
-from carebridge.fhir.endpoints import in_transaction, settings_of
+from carebridge.fhir.endpoints import settings_of
+from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import fhir_response, json_body
 from carebridge.fhir.store import FhirStore
+from carebridge.fhir.unit_of_work import Access, in_transaction, unit_of_work
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import ConflictError
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+readings_router = APIRouter(prefix="/devices", tags=["devices"])
 INTAKE = IntakeConfig()
 
 
@@ -57,7 +68,7 @@ async def register(request: Request, body: DeviceCreate) -> Response:
             now=utc_now(),
         )
 
-    made = await in_transaction(request, work)
+    made = await in_transaction(request, Access(Interaction.CREATE, ("Device",)), work)
     answer = {"device": made.device_id, "credential": made.credential, "resource": made.resource}
     return fhir_response(answer, 201, {"Location": f"/fhir/Device/{made.device_id}"})
 
@@ -65,7 +76,9 @@ async def register(request: Request, body: DeviceCreate) -> Response:
 @router.get("")
 async def list_devices(request: Request) -> Response:
     devices = await in_transaction(
-        request, lambda store: service.list_devices(store, DeviceRepository(store.conn))
+        request,
+        Access(Interaction.SEARCH_TYPE, ("Device",)),
+        lambda store: service.list_devices(store, DeviceRepository(store.conn)),
     )
     return fhir_response({"devices": devices})
 
@@ -74,6 +87,7 @@ async def list_devices(request: Request) -> Response:
 async def retire(request: Request, device_id: str) -> Response:
     resource = await in_transaction(
         request,
+        Access(Interaction.UPDATE, ("Device",)),
         lambda store: service.retire_device(
             store, DeviceRepository(store.conn), device_id, utc_now()
         ),
@@ -81,7 +95,7 @@ async def retire(request: Request, device_id: str) -> Response:
     return fhir_response(resource)
 
 
-@router.post("/readings")
+@readings_router.post("/readings")
 async def post_readings(request: Request) -> Response:
     """A batch of readings from one device, authenticated by its bearer credential.
 
@@ -95,18 +109,15 @@ async def post_readings(request: Request) -> Response:
     payload, _ = service.split_credential(body)
     delivery = Delivery("", payload, utc_now())
 
-    def work(store: FhirStore) -> service.DeliveryReport | None:
-        repo = DeviceRepository(store.conn)
-        return service.receive_batch(store, repo, token, delivery, INTAKE)
+    def work() -> service.DeliveryReport | None:
+        with unit_of_work(request) as store:
+            repo = DeviceRepository(store.conn)
+            return service.receive_batch(store, repo, token, delivery, INTAKE)
 
     try:
-        report = await in_transaction(request, work)
+        report = await run_in_threadpool(work)
     except ConflictError:  # the same reading committed concurrently: it is a duplicate now
-        report = await in_transaction(request, work)
+        report = await run_in_threadpool(work)
     if report is None:
         raise UnauthorizedError("the device credential is wrong or names an unknown device")
-    return fhir_response(_summary(report))
-
-
-def _summary(report: service.DeliveryReport) -> dict[str, Any]:
-    return report.to_json()
+    return fhir_response(report.to_json())
