@@ -95,4 +95,20 @@ def settings(engine: Engine, tmp_path: Path) -> Settings:
     return Settings(
         database_url=engine.url.render_as_string(hide_password=False),
         export_dir=tmp_path / "export",
+        token_key_dir=tmp_path / "keys",
     )
+
+
+def bearer(settings: Settings, scope: str = "system/*.cruds", **context: str) -> dict[str, str]:
+    """An Authorization header with a token the app built from `settings` accepts."""
+    from carebridge.access.scopes import parse_scopes
+    from carebridge.access.service import token_issuer
+    from carebridge.access.tokens import TokenGrant, issue_access_token
+    from carebridge.kit.clock import utc_now
+
+    issuer = token_issuer(settings)
+    grant = TokenGrant(
+        "test-client", parse_scopes(scope), context.get("patient"), context.get("fhir_user")
+    )
+    token = issue_access_token(issuer.key, issuer.policy, grant, now=utc_now())
+    return {"Authorization": f"Bearer {token.access_token}"}

@@ -6,18 +6,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from carebridge.access import endpoints as access_endpoints
+from carebridge.access.guard import install_guard, refusal_audit_event
 from carebridge.config import Settings, load_settings
 from carebridge.fhir import bulk_endpoints, bulk_export
 from carebridge.fhir import endpoints as fhir_endpoints
 from carebridge.fhir.http import error_response
+from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.schema import upgrade
+from carebridge.fhir.store import FhirStore
 from carebridge.kit.db import create_db_engine, refresh_statistics
 from carebridge.kit.errors import AppError
+from carebridge.kit.ids import new_id
 from carebridge.kit.jobs import JobRunner
 
 log = logging.getLogger("carebridge")
@@ -43,8 +49,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.engine = engine
     app.state.jobs = JobRunner()
     _install_error_handlers(app)
-    app.include_router(bulk_endpoints.router)
-    app.include_router(fhir_endpoints.router)
+    protected = [Depends(install_guard)]
+    app.include_router(access_endpoints.router)
+    app.include_router(fhir_endpoints.open_router)
+    app.include_router(bulk_endpoints.router, dependencies=protected)
+    app.include_router(fhir_endpoints.router, dependencies=protected)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -61,9 +70,18 @@ def _resume_jobs(app: FastAPI) -> None:
         bulk_endpoints.schedule_export(app.state, job_id, app.state.settings.base_url + "/fhir")
 
 
+def _audit_refusal(request: Request, exc: AppError) -> None:
+    """Refusals are audited too, in a transaction of their own (the request's was rolled back)."""
+    event = refusal_audit_event(request, exc.status, exc.message)
+    with request.app.state.engine.begin() as conn:
+        FhirStore(conn).write([WriteOp(Method.POST, "AuditEvent", new_id(), event)])
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_request: Request, exc: AppError) -> Response:
+    async def app_error(request: Request, exc: AppError) -> Response:
+        if exc.status in (401, 403) and request.url.path.startswith("/fhir"):
+            await run_in_threadpool(_audit_refusal, request, exc)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from carebridge.app import create_app
 from carebridge.config import Settings
+from tests.conftest import bearer
 
 FHIR_JSON = {"content-type": "application/fhir+json"}
 
@@ -15,7 +16,7 @@ FHIR_JSON = {"content-type": "application/fhir+json"}
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
-    with TestClient(app, base_url="http://testserver") as test_client:
+    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
         yield test_client
     app.state.engine.dispose()
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.fhir.tables import resource, resource_history, search_string, search_token
+from tests.conftest import bearer
 from tests.fhir.conftest import FHIR_JSON, put
 
 
@@ -29,9 +30,10 @@ def module_client(
     settings = Settings(
         database_url=migrated_engine.url.render_as_string(hide_password=False),
         export_dir=Path(tmp_path_factory.mktemp("export")),
+        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
     )
     app = create_app(settings, migrate=False)
-    with TestClient(app, base_url="http://testserver") as test_client:
+    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
         yield test_client
     app.state.engine.dispose()
 
@@ -326,7 +328,7 @@ class TestSizeLimits:
     @pytest.fixture
     def small_client(self, settings: Settings, engine: Engine) -> Iterator[TestClient]:
         app = create_app(settings.model_copy(update={"max_request_bytes": 500}), migrate=False)
-        with TestClient(app, base_url="http://testserver") as test_client:
+        with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
             yield test_client
         app.state.engine.dispose()
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from carebridge.adherence import service as adherence_service
 from carebridge.adherence.operation import adherence_request, operation_definition
-from carebridge.fhir.endpoints import in_transaction
+from carebridge.fhir.endpoints import in_transaction_for_operation as in_transaction
 from carebridge.fhir.http import fhir_response
 from carebridge.kit.errors import InvalidRequestError
 

@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from carebridge.fhir import bulk_export
 from carebridge.fhir.bulk_export import ExportRequest
 from carebridge.fhir.bulk_load import DeadLetter, LoadReport, Record, load_records
-from carebridge.fhir.endpoints import base_url, in_transaction, parse_since, settings_of
+from carebridge.fhir.endpoints import parse_since, settings_of
+from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import NDJSON, fhir_response
+from carebridge.fhir.unit_of_work import Access, authorize, base_url, in_transaction
 from carebridge.fhir.validation import known_type
 from carebridge.kit.errors import (
     AppError,
@@ -48,10 +50,22 @@ def _export_request(request: Request, level: str, group_id: str | None = None) -
 
 
 async def _kick_off(request: Request, export: ExportRequest) -> Response:
-    job_id = await in_transaction(request, lambda store: bulk_export.kick_off(store.conn, export))
+    access = _export_access(request)
+    job_id = await in_transaction(
+        request, access, lambda store: bulk_export.kick_off(store.conn, export)
+    )
     schedule_export(request.app.state, job_id, base_url(request))
     status_url = f"{base_url(request)}/$export-poll-status/{job_id}"
     return Response(status_code=202, headers={"Content-Location": status_url})
+
+
+def _export_access(request: Request) -> Access:
+    """Export runs in the background over the whole store: it needs a system-level search scope
+    on every type (`system/*.s` or `user/*.s`) and no patient context."""
+    access = Access(Interaction.SEARCH_SYSTEM)
+    if not authorize(request, access).unrestricted:
+        raise AppError(403, "forbidden", "bulk export needs an unrestricted read scope")
+    return access
 
 
 def schedule_export(state: object, job_id: str, fhir_base: str) -> None:
@@ -76,13 +90,17 @@ async def export_patients(request: Request) -> Response:
 
 @router.get("/Group/{group_id}/$export")
 async def export_group(request: Request, group_id: str) -> Response:
-    await in_transaction(request, lambda store: store.read("Group", group_id))
+    access = Access(Interaction.READ, ("Group",))
+    await in_transaction(request, access, lambda store: store.read("Group", group_id))
     return await _kick_off(request, _export_request(request, "group", group_id))
 
 
 @router.get("/$export-poll-status/{job_id}")
 async def export_status(request: Request, job_id: str) -> Response:
-    job = await in_transaction(request, lambda store: bulk_export.job_row(store.conn, job_id))
+    access = Access(Interaction.OPERATION)
+    job = await in_transaction(
+        request, access, lambda store: bulk_export.job_row(store.conn, job_id)
+    )
     status, manifest, progress = bulk_export.manifest_or_progress(job)
     if status == 200:
         return Response(content=_json(manifest), status_code=200, media_type="application/json")
@@ -94,12 +112,14 @@ async def export_status(request: Request, job_id: str) -> Response:
 
 @router.delete("/$export-poll-status/{job_id}")
 async def export_cancel(request: Request, job_id: str) -> Response:
+    authorize(request, Access(Interaction.OPERATION))
     bulk_export.cancel(request.app.state.engine, job_id, _export_dir(request))
     return Response(status_code=202)
 
 
 @router.get("/$export-file/{job_id}/{file_name}")
 async def export_file(request: Request, job_id: str, file_name: str) -> Response:
+    authorize(request, Access(Interaction.OPERATION))
     path = _export_dir(request) / job_id / file_name
     if "/" in file_name or ".." in file_name or not path.is_file():
         raise NotFoundError(f"no export file {job_id}/{file_name}")
@@ -110,6 +130,8 @@ async def export_file(request: Request, job_id: str, file_name: str) -> Response
 async def import_ndjson(request: Request) -> Response:
     """Load an NDJSON body (one resource per line) through the bulk path; returns a summary."""
     media = request.headers.get("content-type", "").split(";")[0].strip()
+    access = Access(Interaction.CREATE, also=((Interaction.UPDATE, "*"),))
+    authorize(request, access)
     if media not in (NDJSON, "application/ndjson", "application/x-ndjson"):
         raise AppError(415, "not-supported", "$import takes an application/fhir+ndjson body")
     raw = await request.body()
@@ -120,6 +142,7 @@ async def import_ndjson(request: Request) -> Response:
     engine = request.app.state.engine
     loaded = await run_in_threadpool(load_records, engine, records)
     report.merge(loaded)
+    await in_transaction(request, access, lambda _store: None)  # the import's AuditEvent
     issues = [
         Issue("information", "informational", f"{rtype}: {n} {outcome}")
         for (rtype, outcome), n in sorted(report.outcomes.items())

@@ -6,8 +6,7 @@ database work runs in the thread pool so the event loop keeps serving other requ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from carebridge.config import Settings
 from carebridge.fhir import capability, service
 from carebridge.fhir.bundles import history_bundle, searchset
+from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import (
     Prefer,
     fhir_response,
@@ -32,10 +32,12 @@ from carebridge.fhir.search.parse import Limits
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
+from carebridge.fhir.unit_of_work import Access, base_url, in_transaction, unit_of_work
 from carebridge.fhir.validation import known_type
 from carebridge.kit.errors import InvalidRequestError, NotFoundError, NotSupportedError
 
 router = APIRouter(prefix="/fhir")
+open_router = APIRouter(prefix="/fhir")  # no token needed: the CapabilityStatement only
 T = TypeVar("T")
 
 
@@ -53,28 +55,45 @@ def context_of(request: Request, prefer: Prefer | None = None) -> FhirContext:
     )
 
 
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
-
-
-@contextmanager
-def unit_of_work(request: Request) -> Iterator[FhirStore]:
-    """One request = one transaction: commit on success, roll back on any error."""
-    with request.app.state.engine.begin() as conn:
-        yield FhirStore(conn, base_url(request))
-
-
-async def in_transaction(request: Request, work: Callable[[FhirStore], T]) -> T:
-    def run() -> T:
-        with unit_of_work(request) as store:
-            return work(store)
-
-    return await run_in_threadpool(run)
-
-
 def _check_type(resource_type: str) -> None:
     if not known_type(resource_type):
         raise NotFoundError(f"{resource_type!r} is not a FHIR R4 resource type")
+
+
+def _check_mutable(resource_type: str) -> None:
+    """The audit trail is append-only: AuditEvents are never updated or deleted."""
+    if resource_type == "AuditEvent":
+        raise NotSupportedError("AuditEvent records are append-only", status=405)
+
+
+_BUNDLE_METHODS = {
+    "POST": Interaction.CREATE,
+    "PUT": Interaction.UPDATE,
+    "DELETE": Interaction.DELETE,
+}
+
+
+def bundle_checks(body: Any) -> tuple[tuple[Interaction, str], ...]:
+    """The (interaction, type) pairs a transaction/batch Bundle needs permission for."""
+    checks: set[tuple[Interaction, str]] = set()
+    entries = body.get("entry") if isinstance(body, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict) or not isinstance(request.get("url"), str):
+            continue
+        path, _, query = request["url"].partition("?")
+        parts = [p for p in path.split("/") if p]
+        if not parts or not known_type(parts[0]):
+            continue
+        method = str(request.get("method", ""))
+        if method in _BUNDLE_METHODS:
+            if parts[0] == "AuditEvent" and method != "POST":
+                raise NotSupportedError("AuditEvent records are append-only", status=405)
+            checks.add((_BUNDLE_METHODS[method], parts[0]))
+        elif method in ("GET", "HEAD"):
+            read = Interaction.READ if len(parts) > 1 and not query else Interaction.SEARCH_TYPE
+            checks.add((read, parts[0]))
+    return tuple(sorted(checks))
 
 
 def _query_pairs(request: Request) -> list[tuple[str, str]]:
@@ -102,7 +121,7 @@ def _paging(request: Request) -> tuple[int, int]:
     return min(int(count), settings.max_page_size), int(offset)
 
 
-@router.get("/metadata")
+@open_router.get("/metadata")
 async def metadata(request: Request) -> Response:
     return fhir_response(capability.capability_statement(base_url(request)))
 
@@ -115,8 +134,10 @@ async def transaction_or_batch(request: Request) -> Response:
     prefer = parse_prefer(request)
     ctx = context_of(request, prefer)
     minimal = prefer.returns == "minimal"
+    access = Access(Interaction.TRANSACTION, also=bundle_checks(body))
     result = await in_transaction(
         request,
+        access,
         lambda store: process_bundle(
             store, ctx, body, max_entries=settings.max_bundle_entries, minimal=minimal
         ),
@@ -132,7 +153,8 @@ async def system_search(request: Request) -> Response:
     ctx = context_of(request)
     params = _query_pairs(request)
     query = service.query_for(ctx, None, params)
-    page = await in_transaction(request, lambda store: store.search(query))
+    access = Access(Interaction.SEARCH_SYSTEM, query.resource_types)
+    page = await in_transaction(request, access, lambda store: store.search(query))
     return fhir_response(searchset(ctx.base_url, "", params, query, page))
 
 
@@ -153,7 +175,15 @@ async def _history(
             raise NotFoundError(f"{res_type}/{res_id} is not known")
         return store.history(res_type, res_id, since=since, count=count, offset=offset)
 
-    page = await in_transaction(request, work)
+    interaction = (
+        Interaction.HISTORY_INSTANCE
+        if res_id
+        else Interaction.HISTORY_TYPE
+        if res_type
+        else Interaction.HISTORY_SYSTEM
+    )
+    access = Access(interaction, (res_type,) if res_type else ())
+    page = await in_transaction(request, access, work)
     extra = [("_since", since_raw)] if since_raw else []
     return fhir_response(history_bundle(base_url(request), path, page, count, offset, extra))
 
@@ -176,7 +206,9 @@ async def vread(request: Request, resource_type: str, res_id: str, version: str)
     if not version.isdigit():
         raise NotFoundError(f"version {version!r} is not a version number")
     stored = await in_transaction(
-        request, lambda store: store.vread(resource_type, res_id, int(version))
+        request,
+        Access(Interaction.VREAD, (resource_type,)),
+        lambda store: store.vread(resource_type, res_id, int(version)),
     )
     return fhir_response(
         stored.content, 200, resource_headers(base_url(request), stored, with_location=False)
@@ -191,7 +223,9 @@ async def patient_everything(request: Request, res_id: str) -> Response:
     since = parse_since(params.get("_since"))
     count, offset = _paging(request)
     found = await in_transaction(
-        request, lambda store: service.everything(store, res_id, types=types, since=since)
+        request,
+        Access(Interaction.OPERATION, ("Patient",)),
+        lambda store: service.everything(store, res_id, types=types, since=since),
     )
     base = base_url(request)
     window = found[offset : offset + count]
@@ -240,14 +274,16 @@ async def _search(request: Request, resource_type: str, params: list[tuple[str, 
     _check_type(resource_type)
     ctx = context_of(request)
     query = service.query_for(ctx, resource_type, params)
-    page = await in_transaction(request, lambda store: store.search(query))
+    access = Access(Interaction.SEARCH_TYPE, (resource_type,))
+    page = await in_transaction(request, access, lambda store: store.search(query))
     return fhir_response(searchset(ctx.base_url, resource_type, params, query, page))
 
 
 @router.get("/{resource_type}/{res_id}")
 async def read(request: Request, resource_type: str, res_id: str) -> Response:
     _check_type(resource_type)
-    stored = await in_transaction(request, lambda store: store.read(resource_type, res_id))
+    access = Access(Interaction.READ, (resource_type,))
+    stored = await in_transaction(request, access, lambda store: store.read(resource_type, res_id))
     headers = resource_headers(base_url(request), stored, with_location=False)
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
@@ -263,6 +299,7 @@ async def create(request: Request, resource_type: str) -> Response:
     if_none_exist = request.headers.get("if-none-exist")
     result = await in_transaction(
         request,
+        Access(Interaction.CREATE, (resource_type,)),
         lambda store: service.create(store, ctx, resource_type, body, if_none_exist=if_none_exist),
     )
     return write_response(ctx.base_url, result, prefer)
@@ -271,12 +308,14 @@ async def create(request: Request, resource_type: str) -> Response:
 @router.put("/{resource_type}/{res_id}")
 async def update(request: Request, resource_type: str, res_id: str) -> Response:
     _check_type(resource_type)
+    _check_mutable(resource_type)
     body = await json_body(request, settings_of(request).max_request_bytes)
     prefer = parse_prefer(request)
     ctx = context_of(request, prefer)
     version = if_match_version(request)
     result = await in_transaction(
         request,
+        Access(Interaction.UPDATE, (resource_type,)),
         lambda store: service.update(store, ctx, resource_type, res_id, body, if_match=version),
     )
     return write_response(ctx.base_url, result, prefer)
@@ -285,6 +324,7 @@ async def update(request: Request, resource_type: str, res_id: str) -> Response:
 @router.put("/{resource_type}")
 async def conditional_update(request: Request, resource_type: str) -> Response:
     _check_type(resource_type)
+    _check_mutable(resource_type)
     condition = request.url.query
     if not condition:
         raise InvalidRequestError(
@@ -295,6 +335,7 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     ctx = context_of(request, prefer)
     result = await in_transaction(
         request,
+        Access(Interaction.UPDATE, (resource_type,)),
         lambda store: service.conditional_update(store, ctx, resource_type, condition, body),
     )
     return write_response(ctx.base_url, result, prefer)
@@ -303,13 +344,19 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
 @router.delete("/{resource_type}/{res_id}")
 async def delete(request: Request, resource_type: str, res_id: str) -> Response:
     _check_type(resource_type)
-    await in_transaction(request, lambda store: service.delete(store, resource_type, res_id))
+    _check_mutable(resource_type)
+    await in_transaction(
+        request,
+        Access(Interaction.DELETE, (resource_type,)),
+        lambda store: service.delete(store, resource_type, res_id),
+    )
     return Response(status_code=204)
 
 
 @router.delete("/{resource_type}")
 async def conditional_delete(request: Request, resource_type: str) -> Response:
     _check_type(resource_type)
+    _check_mutable(resource_type)
     condition = request.url.query
     if not condition:
         raise NotSupportedError(
@@ -317,6 +364,25 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
         )
     ctx = context_of(request)
     await in_transaction(
-        request, lambda store: service.conditional_delete(store, ctx, resource_type, condition)
+        request,
+        Access(Interaction.DELETE, (resource_type,)),
+        lambda store: service.conditional_delete(store, ctx, resource_type, condition),
     )
     return Response(status_code=204)
+
+
+async def in_transaction_for_operation(request: Request, work: Callable[[FhirStore], T]) -> T:
+    """For domain routers (adherence, devices) that run FHIR-store work as an operation.
+
+    With a guard on the request (every router app.py mounts has one), the caller needs a
+    system-level read scope and the access is audited like any other. A router mounted without
+    the access dependency (unit tests of the domain alone) runs the work unguarded.
+    """
+    if getattr(request.state, "guard", None) is not None:
+        return await in_transaction(request, Access(Interaction.OPERATION), work)
+    return await run_in_threadpool(_run_unguarded, request, work)
+
+
+def _run_unguarded(request: Request, work: Callable[[FhirStore], T]) -> T:
+    with unit_of_work(request) as store:
+        return work(store)

@@ -24,10 +24,16 @@ from sqlalchemy import (
     union_all,
 )
 
+from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.records import HistoryPage, SearchPage, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.query import Include, SearchQuery
-from carebridge.fhir.search.sql import compile_query, count_statement, page_statement
+from carebridge.fhir.search.sql import (
+    compile_query,
+    count_statement,
+    page_statement,
+    scope_conditions,
+)
 from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
 from carebridge.fhir.writer import BatchWriter, group_ids_by_type
 from carebridge.kit.errors import GoneError, NotFoundError
@@ -41,9 +47,24 @@ def _stored(row: Row[Any]) -> StoredResource:
 
 
 class FhirStore:
-    def __init__(self, conn: Connection, base_url: str = "") -> None:
+    """One transaction's view of the store; every read and search stays within `scope`."""
+
+    def __init__(
+        self, conn: Connection, base_url: str = "", scope: AccessScope = UNRESTRICTED
+    ) -> None:
         self.conn = conn
         self.base_url = base_url.rstrip("/")
+        self.scope = scope
+
+    def visible(self, res_type: str, res_id: str) -> bool:
+        """Whether the scope lets the caller see this resource (checked in SQL)."""
+        if self.scope.unrestricted:
+            return True
+        conditions = scope_conditions(self.scope, [res_type])
+        statement = select(resource.c.pk).where(
+            resource.c.res_type == res_type, resource.c.res_id == res_id, *conditions
+        )
+        return self.conn.execute(statement).first() is not None
 
     # -- writes ---------------------------------------------------------------------------------
     def write(self, ops: Sequence[WriteOp], *, now: datetime | None = None) -> list[WriteResult]:
@@ -59,15 +80,21 @@ class FhirStore:
     def read(self, res_type: str, res_id: str) -> StoredResource:
         """The current version; 404 if never existed, 410 if deleted (R4 http.html#read)."""
         found = self.find(res_type, res_id)
-        if found is None:
+        if found is None or not self._visible_or_deleted(found):
             raise NotFoundError(f"{res_type}/{res_id} is not known")
         if found.deleted:
             raise GoneError(f"{res_type}/{res_id} was deleted")
         return found
 
+    def _visible_or_deleted(self, found: StoredResource) -> bool:
+        """Deleted resources lose their index rows; only an unrestricted caller sees them."""
+        if found.deleted:
+            return self.scope.unrestricted
+        return self.visible(found.res_type, found.res_id)
+
     def vread(self, res_type: str, res_id: str, version: int) -> StoredResource:
         current = self.find(res_type, res_id)
-        if current is None:
+        if current is None or not self._visible_or_deleted(current):
             raise NotFoundError(f"{res_type}/{res_id} is not known")
         if current.version == version:
             stored = current
@@ -96,6 +123,7 @@ class FhirStore:
                         resource.c.res_type == res_type,
                         resource.c.res_id.in_(ids[start : start + 500]),
                         resource.c.deleted == false(),
+                        *scope_conditions(self.scope, [res_type]),
                     )
                 )
                 found.extend(_stored(r) for r in rows)
@@ -103,7 +131,7 @@ class FhirStore:
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchPage:
-        compiled = compile_query(query, self.base_url)
+        compiled = compile_query(query, self.base_url, self.scope)
         want_total = query.summary == "count" or query.total != "none"
         total = (
             int(self.conn.execute(count_statement(compiled)).scalar_one()) if want_total else None
@@ -116,7 +144,9 @@ class FhirStore:
 
     def count(self, query: SearchQuery) -> int:
         return int(
-            self.conn.execute(count_statement(compile_query(query, self.base_url))).scalar_one()
+            self.conn.execute(
+                count_statement(compile_query(query, self.base_url, self.scope))
+            ).scalar_one()
         )
 
     def included(
@@ -180,6 +210,7 @@ class FhirStore:
                 ),
                 self._on_this_server(),
                 resource.c.deleted == false(),
+                *scope_conditions(self.scope, [inc.source_type]),
             )
             .distinct()
         )
@@ -236,6 +267,10 @@ class FhirStore:
                 current = current.where(*filters)
             else:
                 past = past.where(*filters)
+        if not self.scope.unrestricted:
+            types = [res_type] if res_type else []
+            current = current.where(*scope_conditions(self.scope, types))
+            past = past.where(self._visible_current(types))
         versions = union_all(current, past).subquery()
         total = self.conn.execute(select(func.count()).select_from(versions)).scalar_one()
         rows = self.conn.execute(
@@ -245,6 +280,18 @@ class FhirStore:
             .offset(offset)
         )
         return HistoryPage([_stored(r) for r in rows], int(total))
+
+    def _visible_current(self, types: list[str]) -> ColumnElement[bool]:
+        """History rows are visible when the resource's current version is (scope in SQL)."""
+        return (
+            select(resource.c.pk)
+            .where(
+                resource.c.res_type == resource_history.c.res_type,
+                resource.c.res_id == resource_history.c.res_id,
+                *scope_conditions(self.scope, types),
+            )
+            .exists()
+        )
 
     # -- compartments ---------------------------------------------------------------------------
     def patient_compartment_keys(self, patient_id: str) -> list[tuple[str, str, int]]:
