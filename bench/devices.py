@@ -14,7 +14,8 @@ time of every message. Latency = commit time - publish time, per message; throug
 HTTP: `POST /devices/readings` through the ASGI app in process (no network), one device credential,
 `--http-batch` readings per request, sequential; latency is per request.
 
-Prints a table and writes bench/results/devices-<backend>.json with the machine's load average.
+Prints a table and writes bench/results/devices-<backend>-<rate>per-s.json with the machine's
+load average.
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def run(backend: str, args: Any) -> None:
         "loadavg_after": os.getloadavg(),
         "broker": "private mosquitto, max_inflight_messages 100, max_queued_messages 0",
     }
-    report.emit(backend)
+    report.emit(f"{backend}-{args.rate}per-s")
     print(f"load average before {load_before}, after {os.getloadavg()}")
 
 
