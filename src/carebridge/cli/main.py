@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from carebridge.cli import db, demo, load, serve, synth
+from carebridge.cli import clients, db, demo, load, serve, synth, token
 
 app = typer.Typer(
     name="carebridge", help="FHIR-native connected care for pharmacies.", no_args_is_help=True
 )
 
-for module in (db, serve, load, synth, demo):
+for module in (db, serve, load, synth, demo, clients, token):
     module.register(app)
