@@ -45,6 +45,12 @@ def demo(
     if no_serve:
         return
     console.print(f"serving on http://{host}:{port}/fhir (OpenAPI at /docs)")
+    console.print(
+        "every /fhir call needs a token, e.g.:\n"
+        f"  TOKEN=$(.venv/bin/carebridge token --db {db} --base-url http://{host}:{port}"
+        " --scope 'system/*.rs')\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" http://{host}:{port}/fhir/Patient?_count=3'
+    )
     serve(db=db, host=host, port=port)
 
 

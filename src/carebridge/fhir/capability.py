@@ -31,7 +31,33 @@ _SPEC = "http://hl7.org/fhir/SearchParameter"
 def capability_statement(base_url: str) -> dict[str, Any]:
     statement = copy.deepcopy(_statement())
     statement["implementation"] = {"description": "carebridge FHIR R4 server", "url": base_url}
+    statement["rest"][0]["security"] = _security(base_url.removesuffix("/fhir"))
     return statement
+
+
+def _security(server: str) -> dict[str, Any]:
+    """SMART on FHIR security (SMART App Launch 2.0, "Conformance"): OAuth2 bearer tokens."""
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
+        "description": "Every interaction except metadata needs an OAuth2 bearer token with"
+        " SMART v2 scopes; see /.well-known/smart-configuration.",
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": "token", "valueUri": f"{server}/auth/token"}],
+            }
+        ],
+    }
 
 
 @cache
