@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carebridge.access import endpoints as access_endpoints
 from carebridge.access.guard import install_guard, refusal_audit_event
 from carebridge.config import Settings, load_settings
+from carebridge.devices import endpoints as device_endpoints
 from carebridge.fhir import bulk_endpoints, bulk_export
 from carebridge.fhir import endpoints as fhir_endpoints
 from carebridge.fhir.http import error_response
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(fhir_endpoints.open_router)
     app.include_router(bulk_endpoints.router, dependencies=protected)
     app.include_router(fhir_endpoints.router, dependencies=protected)
+    app.include_router(device_endpoints.router, dependencies=protected)
+    app.include_router(device_endpoints.readings_router)  # devices use their own credential
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:
