@@ -48,16 +48,20 @@ def spark_session() -> Iterator[Any]:
 def client(settings: Any) -> Iterator[Any]:
     """The API with the adherence router mounted ahead of the generic FHIR routes (as app.py
     does), so ``/fhir/OperationDefinition/patient-adherence`` is not read as a stored resource."""
+    from fastapi import Depends
     from fastapi.testclient import TestClient
 
-    from carebridge.adherence.endpoints import router
+    from carebridge.access.guard import install_guard
+    from carebridge.adherence.endpoints import open_router, router
     from carebridge.app import create_app
+    from tests.conftest import bearer
 
     app = create_app(settings)
     existing = list(app.router.routes)
-    app.include_router(router)
+    app.include_router(open_router)
+    app.include_router(router, dependencies=[Depends(install_guard)])
     added = app.router.routes[len(existing) :]
     app.router.routes[:] = [*added, *existing]
-    with TestClient(app, base_url="http://testserver") as test_client:
+    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
         yield test_client
     app.state.engine.dispose()

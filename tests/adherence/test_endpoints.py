@@ -146,11 +146,15 @@ class TestPatientAdherence:
         assert definition["code"] == "adherence"
 
     def test_route_works_when_mounted_after_the_generic_fhir_router(self, settings):
+        from fastapi import Depends
         from fastapi.testclient import TestClient
 
+        from carebridge.access.guard import install_guard
+        from tests.conftest import bearer
+
         app = create_app(settings)
-        app.include_router(router)
-        with TestClient(app) as late:
+        app.include_router(router, dependencies=[Depends(install_guard)])
+        with TestClient(app, headers=bearer(settings)) as late:
             put_all(late, records.adherent_statin_lapsing_ras_patient())
             response = late.get("/fhir/Patient/p1/$adherence", params=YEAR)
             assert response.status_code == 200
@@ -209,6 +213,23 @@ class TestPersistedMeasureReports:
         assert len(reports) == 3
         assert reports["PDC-RASA"]["meta"]["versionId"] == "2"
         assert reports["PDC-STA"]["meta"]["versionId"] == "1"
+
+    def test_persist_needs_write_access_to_measure_reports(self, client, settings):
+        from tests.conftest import bearer
+
+        put_all(client, records.adherent_statin_lapsing_ras_patient())
+        read_only = bearer(settings, "system/*.rs")
+        url = "/fhir/Patient/p1/$adherence"
+        assert client.get(url, params=YEAR, headers=read_only).status_code == 200
+        response = client.post(url, params={**YEAR, "persist": "true"}, headers=read_only)
+        assert response.status_code == 403
+        assert self.reports(client) == []
+
+    def test_a_token_is_required(self, client):
+        response = client.get(
+            "/fhir/Patient/p1/$adherence", params=YEAR, headers={"Authorization": ""}
+        )
+        assert response.status_code == 401
 
     def test_get_does_not_store(self, client):
         put_all(client, records.adherent_statin_lapsing_ras_patient())

@@ -3,6 +3,10 @@
 GET scores without side effects; POST with ``persist=true`` also stores the MeasureReports, since
 an operation that changes state must not be invoked with GET. Parameters are read from the query
 string and validated against the operation's OperationDefinition (``operation.py``).
+
+Mount with the access dependency like every protected FHIR router: reading needs read access to
+the Patient, MedicationDispense, Medication and Encounter types; ``persist`` also needs create and
+update on MeasureReport. The OperationDefinition itself is public, like the CapabilityStatement.
 """
 
 from __future__ import annotations
@@ -12,14 +16,23 @@ from fastapi.responses import Response
 
 from carebridge.adherence import service as adherence_service
 from carebridge.adherence.operation import adherence_request, operation_definition
-from carebridge.fhir.endpoints import in_transaction_for_operation as in_transaction
+from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import fhir_response
+from carebridge.fhir.unit_of_work import Access, in_transaction
 from carebridge.kit.errors import InvalidRequestError
 
 router = APIRouter(prefix="/fhir")
+open_router = APIRouter(prefix="/fhir")  # no token needed: the OperationDefinition only
+READS = ("Patient", "MedicationDispense", "Medication", "Encounter")
+SCORE = Access(Interaction.OPERATION, READS)
+SCORE_AND_STORE = Access(
+    Interaction.OPERATION,
+    READS,
+    also=((Interaction.CREATE, "MeasureReport"), (Interaction.UPDATE, "MeasureReport")),
+)
 
 
-@router.get("/OperationDefinition/patient-adherence")
+@open_router.get("/OperationDefinition/patient-adherence")
 async def adherence_definition() -> Response:
     """The OperationDefinition that declares ``Patient/$adherence``."""
     return fhir_response(dict(operation_definition()))
@@ -32,7 +45,9 @@ async def patient_adherence(request: Request, patient_id: str) -> Response:
     if parsed.persist:
         raise InvalidRequestError("persist=true changes state: invoke $adherence with POST")
     body = await in_transaction(
-        request, lambda store: adherence_service.adherence_operation(store, patient_id, parsed)
+        request,
+        SCORE,
+        lambda store: adherence_service.adherence_operation(store, patient_id, parsed),
     )
     return fhir_response(body)
 
@@ -42,6 +57,8 @@ async def patient_adherence_post(request: Request, patient_id: str) -> Response:
     """As GET; with ``persist=true`` one MeasureReport per measure is stored or updated."""
     parsed = adherence_request(list(request.query_params.multi_items()))
     body = await in_transaction(
-        request, lambda store: adherence_service.adherence_operation(store, patient_id, parsed)
+        request,
+        SCORE_AND_STORE if parsed.persist else SCORE,
+        lambda store: adherence_service.adherence_operation(store, patient_id, parsed),
     )
     return fhir_response(body)
