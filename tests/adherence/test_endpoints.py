@@ -102,6 +102,25 @@ class TestPatientAdherence:
         assert response.status_code == 200
         assert list(measures(response.json())) == ["PDC-STA", "PDC-RASA"]
 
+    def test_the_access_is_audited_with_the_patient_and_dispenses(self, client, engine):
+        put_all(client, records.adherent_statin_lapsing_ras_patient())
+        adherence(client, "p1", measure="PDC-STA")
+        from sqlalchemy import select
+
+        from carebridge.fhir.tables import resource
+
+        with engine.connect() as conn:
+            events = [
+                row.content
+                for row in conn.execute(select(resource).where(resource.c.res_type == "AuditEvent"))
+            ]
+        operations = [e for e in events if e.get("subtype", [{}])[0].get("code") == "operation"]
+        assert operations, events[-1]
+        named = {
+            entity.get("what", {}).get("reference") for entity in operations[-1].get("entity", [])
+        }
+        assert {"Patient/p1", "MedicationDispense/s1", "Medication/atorvastatin"} <= named
+
     def test_unknown_patient_is_404(self, client):
         response = client.get("/fhir/Patient/nobody/$adherence", params=YEAR)
         assert response.status_code == 404

@@ -11,13 +11,20 @@ update on MeasureReport. The OperationDefinition itself is public, like the Capa
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from carebridge.adherence import service as adherence_service
-from carebridge.adherence.operation import adherence_request, operation_definition
+from carebridge.adherence.operation import (
+    AdherenceRequest,
+    adherence_request,
+    operation_definition,
+)
 from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import fhir_response
+from carebridge.fhir.store import FhirStore
 from carebridge.fhir.unit_of_work import Access, in_transaction
 from carebridge.kit.errors import InvalidRequestError
 
@@ -44,21 +51,27 @@ async def patient_adherence(request: Request, patient_id: str) -> Response:
     parsed = adherence_request(list(request.query_params.multi_items()))
     if parsed.persist:
         raise InvalidRequestError("persist=true changes state: invoke $adherence with POST")
-    body = await in_transaction(
-        request,
-        SCORE,
-        lambda store: adherence_service.adherence_operation(store, patient_id, parsed),
-    )
-    return fhir_response(body)
+    return await _answer(request, SCORE, patient_id, parsed)
 
 
 @router.post("/Patient/{patient_id}/$adherence")
 async def patient_adherence_post(request: Request, patient_id: str) -> Response:
     """As GET; with ``persist=true`` one MeasureReport per measure is stored or updated."""
     parsed = adherence_request(list(request.query_params.multi_items()))
-    body = await in_transaction(
-        request,
-        SCORE_AND_STORE if parsed.persist else SCORE,
-        lambda store: adherence_service.adherence_operation(store, patient_id, parsed),
-    )
-    return fhir_response(body)
+    return await _answer(request, SCORE_AND_STORE if parsed.persist else SCORE, patient_id, parsed)
+
+
+async def _answer(
+    request: Request, access: Access, patient_id: str, parsed: AdherenceRequest
+) -> Response:
+    """Run the operation in one guarded transaction. The work returns the resources it read
+    followed by the answer: the audit record lists what a list's StoredResources name, so the
+    AuditEvent names the patient and the dispenses without the Parameters being stored."""
+
+    def work(store: FhirStore) -> list[Any]:
+        answer = adherence_service.adherence_operation(store, patient_id, parsed)
+        return [*answer.read, answer]
+
+    result = await in_transaction(request, access, work)
+    answer: adherence_service.AdherenceAnswer = result[-1]
+    return fhir_response(answer.parameters)

@@ -59,6 +59,7 @@ class PatientRecord:
     dispenses: tuple[Resource, ...]
     medications: Mapping[str, Resource]
     encounters: tuple[Resource, ...] = ()
+    read: tuple[StoredResource, ...] = ()  # what was read, for the audit record
 
 
 def search_all(
@@ -82,18 +83,26 @@ def search_all(
 def patient_record(store: FhirStore, patient_id: str) -> PatientRecord:
     """The patient (404 if unknown, 410 if deleted), its dispenses with their Medications, and
     its encounters (for the inpatient stay adjustment)."""
-    patient = store.read("Patient", patient_id).content or {}
+    stored = store.read("Patient", patient_id)
     subject = [("patient", f"Patient/{patient_id}")]
     dispenses: list[Resource] = []
     medications: dict[str, Resource] = {}
     include = ("_include", "MedicationDispense:medication")
-    for found in search_all(store, "MedicationDispense", [*subject, include]):
+    read = [stored, *search_all(store, "MedicationDispense", [*subject, include])]
+    for found in read[1:]:
         if found.res_type == "Medication" and found.content:
             medications[found.reference] = found.content
         elif found.content:
             dispenses.append(found.content)
-    encounters = tuple(r.content for r in search_all(store, "Encounter", subject) if r.content)
-    return PatientRecord(patient, tuple(dispenses), medications, encounters)
+    found_encounters = list(search_all(store, "Encounter", subject))
+    encounters = tuple(r.content for r in found_encounters if r.content)
+    return PatientRecord(
+        stored.content or {},
+        tuple(dispenses),
+        medications,
+        encounters,
+        (*read, *found_encounters),
+    )
 
 
 def record_fills(record: PatientRecord) -> tuple[Fill, ...]:
@@ -136,15 +145,24 @@ def persist_measure_reports(
     }
 
 
-def adherence_operation(store: FhirStore, patient_id: str, request: AdherenceRequest) -> Resource:
+@dataclass(frozen=True)
+class AdherenceAnswer:
+    parameters: Resource
+    read: tuple[StoredResource, ...]
+
+
+def adherence_operation(
+    store: FhirStore, patient_id: str, request: AdherenceRequest
+) -> AdherenceAnswer:
     """``Patient/$adherence``: the PDC of each requested measure as a Parameters resource, and
-    with ``persist`` the MeasureReports stored for trends (R4 measurereport.html)."""
+    with ``persist`` the MeasureReports stored for trends (R4 measurereport.html). ``read``
+    lists the resources it was computed from, for the caller's audit record."""
     record = patient_record(store, patient_id)
     results = score_patient(record, request.period, request.measures)
     report_ids = None
     if request.persist:
         report_ids = persist_measure_reports(store, patient_id, request.period, results)
-    return adherence_parameters(results, report_ids)
+    return AdherenceAnswer(adherence_parameters(results, report_ids), record.read)
 
 
 @dataclass
