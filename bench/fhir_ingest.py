@@ -21,6 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fastapi.testclient import TestClient
 
+from carebridge.access.scopes import parse_scopes
+from carebridge.access.service import token_issuer
+from carebridge.access.tokens import TokenGrant, issue_access_token
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.fhir.bulk_load import load_ndjson
@@ -28,8 +31,9 @@ from carebridge.fhir.schema import upgrade
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
+from carebridge.kit.clock import utc_now
 from carebridge.kit.db import create_db_engine
-from harness import Report, database_url, stopwatch
+from harness import DATA, Report, database_url, stopwatch
 from population import population_file, transaction_bundles
 
 DB_NAME = "carebridge_bench"
@@ -38,8 +42,13 @@ DB_NAME = "carebridge_bench"
 def one_by_one(url: str, lines: list[bytes]) -> float:
     """Baseline: what a client creating resources one at a time gets: one `PUT /fhir/Type/id` per
     resource through the real ASGI application (in process, no network), one transaction each."""
-    app = create_app(Settings(database_url=url))
-    headers = {"content-type": "application/fhir+json", "prefer": "return=minimal"}
+    settings = Settings(database_url=url, token_key_dir=DATA / "keys")
+    app = create_app(settings)
+    headers = {
+        "content-type": "application/fhir+json",
+        "prefer": "return=minimal",
+        **admin_token(settings),
+    }
     with TestClient(app) as client, stopwatch() as elapsed:
         for line in lines:
             resource = orjson.loads(line)
@@ -49,6 +58,13 @@ def one_by_one(url: str, lines: list[bytes]) -> float:
                 sys.exit(f"baseline create failed: {response.status_code} {response.text[:300]}")
     app.state.engine.dispose()
     return len(lines) / elapsed()
+
+
+def admin_token(settings: Settings) -> dict[str, str]:
+    issuer = token_issuer(settings)
+    grant = TokenGrant("bench", parse_scopes("system/*.cruds"))
+    token = issue_access_token(issuer.key, issuer.policy, grant, now=utc_now())
+    return {"authorization": f"Bearer {token.access_token}"}
 
 
 def bundles(url: str, copies: int) -> tuple[int, float]:

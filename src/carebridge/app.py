@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carebridge.access import endpoints as access_endpoints
 from carebridge.access.guard import install_guard, refusal_audit_event
+from carebridge.adherence import endpoints as adherence_endpoints
 from carebridge.config import Settings, load_settings
 from carebridge.devices import endpoints as device_endpoints
 from carebridge.fhir import bulk_endpoints, bulk_export
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     protected = [Depends(install_guard)]
     app.include_router(access_endpoints.router)
     app.include_router(fhir_endpoints.open_router)
+    app.include_router(adherence_endpoints.open_router)
+    app.include_router(adherence_endpoints.router, dependencies=protected)
     app.include_router(bulk_endpoints.router, dependencies=protected)
     app.include_router(fhir_endpoints.router, dependencies=protected)
     app.include_router(device_endpoints.router, dependencies=protected)

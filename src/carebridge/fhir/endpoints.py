@@ -6,13 +6,11 @@ database work runs in the thread pool so the event loop keeps serving other requ
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from carebridge.config import Settings
 from carebridge.fhir import capability, service
@@ -32,7 +30,7 @@ from carebridge.fhir.search.parse import Limits
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
-from carebridge.fhir.unit_of_work import Access, base_url, in_transaction, unit_of_work
+from carebridge.fhir.unit_of_work import Access, base_url, in_transaction
 from carebridge.fhir.validation import known_type
 from carebridge.kit.errors import InvalidRequestError, NotFoundError, NotSupportedError
 
@@ -369,20 +367,3 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
         lambda store: service.conditional_delete(store, ctx, resource_type, condition),
     )
     return Response(status_code=204)
-
-
-async def in_transaction_for_operation(request: Request, work: Callable[[FhirStore], T]) -> T:
-    """For domain routers (adherence, devices) that run FHIR-store work as an operation.
-
-    With a guard on the request (every router app.py mounts has one), the caller needs a
-    system-level read scope and the access is audited like any other. A router mounted without
-    the access dependency (unit tests of the domain alone) runs the work unguarded.
-    """
-    if getattr(request.state, "guard", None) is not None:
-        return await in_transaction(request, Access(Interaction.OPERATION), work)
-    return await run_in_threadpool(_run_unguarded, request, work)
-
-
-def _run_unguarded(request: Request, work: Callable[[FhirStore], T]) -> T:
-    with unit_of_work(request) as store:
-        return work(store)
