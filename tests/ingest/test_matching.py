@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from carebridge.ingest import identity
-from carebridge.ingest.identity import new_patient_id
+from carebridge.ingest.identity import new_patient_id, resource_id
 from carebridge.ingest.matching import IssueKind, MatchMethod, match_patient
 from carebridge.ingest.records import Demographics, Identifier, SourcePatient
 
@@ -117,3 +119,9 @@ class TestDemographicKey:
 def test_new_patient_ids_are_deterministic_and_per_identifier() -> None:
     assert new_patient_id(PM) == new_patient_id(Identifier(identity.PHARMACY_MEMBER, "PM1"))
     assert new_patient_id(PM) != new_patient_id(PAYER)
+
+
+def test_resource_ids_are_rfc4122_name_based_uuids() -> None:
+    name = "|".join(("MedicationDispense", identity.DISPENSE, "3618706-100000076-1"))
+    expected = str(uuid.uuid5(identity.NAMESPACE, name))
+    assert resource_id("MedicationDispense", identity.DISPENSE, "3618706-100000076-1") == expected

@@ -45,7 +45,7 @@ def _ingest(request: Request, feed: str, upload: UploadFile) -> IngestRunRead:
         path = Path(folder) / "upload.csv"
         with path.open("wb") as spool:
             shutil.copyfileobj(upload.file, spool)
-        options = IngestOptions(workers=0)
+        options = IngestOptions(workers=0, tune_gc=False)
         report = ingest_service.ingest_feed(engine, feed, path, file_name=name, options=options)
     letters = ingest_service.dead_letters(engine, report.run_id, _SHOWN_DEAD_LETTERS)
     return IngestRunRead.from_report(report, letters)

@@ -8,6 +8,7 @@ resources and the store records no new versions (ADR 0003). Systems under
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from carebridge.ingest.records import Identifier
@@ -22,11 +23,19 @@ PAYER = f"{SID}/payer"
 CLAIM = f"{SID}/claim"  # "<payer id>-<claim id>"
 
 NAMESPACE = uuid.UUID("9b0c7b0e-4f4e-5c1a-9d2e-6f1b3c8a7e21")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
 def resource_id(res_type: str, *key: str) -> str:
-    """The id of the `res_type` resource with natural key `key` (UUIDv5, a valid FHIR id)."""
-    return str(uuid.uuid5(NAMESPACE, "|".join((res_type, *key))))
+    """The id of the `res_type` resource with natural key `key`: `uuid.uuid5(NAMESPACE, name)`
+    for the name `res_type|key...` (RFC 4122 section 4.3: SHA-1 of namespace and name, version
+    and variant bits set), computed without building a UUID object: this runs for every row."""
+    name = "|".join((res_type, *key)).encode()
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_patient_id(identifier: Identifier) -> str:

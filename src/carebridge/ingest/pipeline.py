@@ -17,6 +17,7 @@ process matches patients in row order, so results do not depend on the number of
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -62,6 +63,7 @@ from carebridge.kit.ids import new_id
 Progress = Callable[[int], None]
 Submit = Callable[[list[RawRow], list[Assignment | None]], "Future[list[PreparedRow]]"]
 SOURCES = {"dispensing": dispensing.SOURCE, "claims": claims.SOURCE}
+BULK_GC_THRESHOLDS = (100_000, 50, 1_000)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class IngestOptions:
     workers: int = 1  # mapping processes; 0 maps in this process
     resume: bool = True  # continue an unfinished run over the same bytes
     analyze: bool = True  # refresh planner statistics at the end
+    tune_gc: bool = True  # raise the garbage collector's thresholds for the run (see below)
 
 
 def ingest_csv(
@@ -87,7 +90,8 @@ def ingest_csv(
     run = open_run(engine, source.feed.name, file_name or path.name, file_sha256(path), options)
     job = _CsvRun(engine, source, run, progress)
     try:
-        job.process(read_rows(path, source.feed, after_line=run.totals.last_line), options)
+        with fewer_collections(options.tune_gc):
+            job.process(read_rows(path, source.feed, after_line=run.totals.last_line), options)
     except BaseException:
         close_run(engine, run.run_id, FAILED)
         raise
@@ -95,6 +99,24 @@ def ingest_csv(
     if options.analyze:
         refresh_statistics(engine, full=True)
     return job.report
+
+
+@contextmanager
+def fewer_collections(enabled: bool = True) -> Iterator[None]:
+    """A load allocates millions of short-lived, acyclic objects (rows, resources, index rows):
+    with the default thresholds the cyclic collector runs every 700 allocations and, as the run's
+    caches grow, walks an ever larger heap (20-25% of the run time, measured). Reference counting
+    frees these objects anyway, so collect rarely during the run. Process-wide: the API passes
+    `tune_gc=False`, since other requests share its process."""
+    if not enabled:
+        yield
+        return
+    before = gc.get_threshold()
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def open_run(
@@ -132,7 +154,7 @@ class _CsvRun:
 
     def process(self, rows: Iterator[RawRow], options: IngestOptions) -> None:
         depth = max(options.workers, 0) + 1
-        with _preparers(self.source, options.workers) as submit:
+        with _preparers(self.source, options) as submit:
             pending: deque[tuple[list[RawRow], list[Assignment | None], Future[list[PreparedRow]]]]
             pending = deque()
             for chunk in _chunks(rows, options.batch_size):
@@ -220,8 +242,8 @@ class _CsvRun:
 
 
 @contextmanager
-def _preparers(source: CsvSource, workers: int) -> Iterator[Submit]:
-    if workers <= 0:
+def _preparers(source: CsvSource, options: IngestOptions) -> Iterator[Submit]:
+    if options.workers <= 0:
         preparer = RowPreparer(source)
 
         def prepare_here(
@@ -233,7 +255,10 @@ def _preparers(source: CsvSource, workers: int) -> Iterator[Submit]:
 
         yield prepare_here
         return
-    with ProcessPoolExecutor(workers, initializer=start_worker, initargs=(source,)) as pool:
+    thresholds = BULK_GC_THRESHOLDS if options.tune_gc else None
+    with ProcessPoolExecutor(
+        options.workers, initializer=start_worker, initargs=(source, thresholds)
+    ) as pool:
         yield lambda rows, assignments: pool.submit(prepare_in_worker, rows, assignments)
 
 

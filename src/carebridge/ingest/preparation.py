@@ -9,6 +9,7 @@ ones another worker or an earlier batch already wrote.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,18 +82,20 @@ class RowPreparer:
 
 
 def _prepared(mapped: MappedResource) -> PreparedResource:
-    res_type, res_id = mapped.key
-    op = WriteOp(Method.PUT, res_type, res_id, mapped.content, index=index_rows(mapped.content))
+    content = mapped.build()
+    op = WriteOp(Method.PUT, mapped.res_type, mapped.res_id, content, index=index_rows(content))
     return PreparedResource(op, mapped.shared)
 
 
 _WORKER: RowPreparer | None = None
 
 
-def start_worker(source: CsvSource) -> None:
+def start_worker(source: CsvSource, gc_thresholds: tuple[int, int, int] | None = None) -> None:
     """ProcessPoolExecutor initializer: one preparer per worker process and run."""
     global _WORKER
     _WORKER = RowPreparer(source)
+    if gc_thresholds:
+        gc.set_threshold(*gc_thresholds)
 
 
 def prepare_in_worker(

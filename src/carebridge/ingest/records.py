@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,16 +67,22 @@ class SourcePatient:
 
 @dataclass(frozen=True)
 class MappedResource:
-    """A resource a row maps to. `shared` resources (patients, stores, prescribers, drugs,
-    prescriptions, payers, coverages) recur across rows and are written once per run, from the
-    first row that carries them; the others are one per row."""
+    """A resource a row maps to, built on demand. `shared` resources (patients, stores,
+    prescribers, drugs, prescriptions, payers, coverages) recur across rows and are written once
+    per run, from the first row that carries them, so most rows never build them."""
 
-    content: dict[str, Any]
+    res_type: str
+    res_id: str
+    build: Callable[[], dict[str, Any]]
     shared: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
-        return str(self.content["resourceType"]), str(self.content["id"])
+        return self.res_type, self.res_id
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return self.build()
 
 
 @dataclass

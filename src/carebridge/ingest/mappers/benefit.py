@@ -54,10 +54,14 @@ if TYPE_CHECKING:
     from carebridge.ingest.mappers.claims import ClaimLine
 
 
+def benefit_id(claim: ClaimLine) -> str:
+    return resource_id("ExplanationOfBenefit", identity.CLAIM, claim.key)
+
+
 def explanation_of_benefit(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "ExplanationOfBenefit",
-        "id": resource_id("ExplanationOfBenefit", identity.CLAIM, claim.key),
+        "id": benefit_id(claim),
         "identifier": [
             {
                 "type": concept(C4BB_IDENTIFIER_TYPE, "uc", "Unique Claim ID"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any
 
 from carebridge.ingest import identity
@@ -91,19 +92,29 @@ class ClaimLine:
     def end_date(self) -> str:
         return self.discharge_date or self.service_date
 
+    @cached_property
+    def payer_org_id(self) -> str:
+        return resource_id("Organization", identity.PAYER, self.payer_id)
+
+    @cached_property
+    def coverage_id(self) -> str:
+        return resource_id("Coverage", self.payer_id, self.member.system, self.member.value)
+
+    @cached_property
+    def encounter_id(self) -> str:
+        return resource_id("Encounter", identity.CLAIM, self.key)
+
     @property
     def payer_ref(self) -> dict[str, str]:
-        return reference("Organization", resource_id("Organization", identity.PAYER, self.payer_id))
+        return reference("Organization", self.payer_org_id)
 
     @property
     def coverage_ref(self) -> dict[str, str]:
-        member = self.member
-        coverage_id = resource_id("Coverage", self.payer_id, member.system, member.value)
-        return reference("Coverage", coverage_id)
+        return reference("Coverage", self.coverage_id)
 
     @property
     def encounter_ref(self) -> dict[str, str]:
-        return reference("Encounter", resource_id("Encounter", identity.CLAIM, self.key))
+        return reference("Encounter", self.encounter_id)
 
     def condition_id(self, position: int) -> str:
         return resource_id("Condition", identity.CLAIM, self.key, str(position))
@@ -178,21 +189,34 @@ def _check(claim: ClaimLine) -> None:
 def claim_resources(row: Row, patient_id: str, owns_patient: bool) -> list[MappedResource]:
     """Every resource of one claims row; `owns_patient` when this feed created the Patient."""
     claim = parse_claim(row)
-    shared = [payer(claim), coverage(claim, patient_id)]
-    if owns_patient:
-        shared.insert(0, patient_resource(patient_id, claim.patient))
-    facts = [
-        encounter(claim, patient_id),
-        *(condition(claim, patient_id, position, code) for position, code in claim.diagnoses),
-        benefit.explanation_of_benefit(claim, patient_id),
+    resources = [
+        MappedResource("Organization", claim.payer_org_id, partial(payer, claim), True),
+        MappedResource("Coverage", claim.coverage_id, partial(coverage, claim, patient_id), True),
+        MappedResource("Encounter", claim.encounter_id, partial(encounter, claim, patient_id)),
+        *(
+            MappedResource(
+                "Condition",
+                claim.condition_id(position),
+                partial(condition, claim, patient_id, position, code),
+            )
+            for position, code in claim.diagnoses
+        ),
+        MappedResource(
+            "ExplanationOfBenefit",
+            benefit.benefit_id(claim),
+            partial(benefit.explanation_of_benefit, claim, patient_id),
+        ),
     ]
-    return [MappedResource(r, shared=True) for r in shared] + [MappedResource(r) for r in facts]
+    if owns_patient:
+        build = partial(patient_resource, patient_id, claim.patient)
+        resources.insert(0, MappedResource("Patient", patient_id, build, True))
+    return resources
 
 
 def payer(claim: ClaimLine) -> dict[str, Any]:
     return {
         "resourceType": "Organization",
-        "id": claim.payer_ref["reference"].split("/")[1],
+        "id": claim.payer_org_id,
         "identifier": [{"system": identity.PAYER, "value": claim.payer_id}],
         "active": True,
         "type": [concept(ORGANIZATION_TYPE, "pay", "Payer")],
@@ -203,7 +227,7 @@ def payer(claim: ClaimLine) -> dict[str, Any]:
 def coverage(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
     return {
         "resourceType": "Coverage",
-        "id": claim.coverage_ref["reference"].split("/")[1],
+        "id": claim.coverage_id,
         "identifier": [identifier_element(claim.member)],
         "status": "active",
         "subscriberId": claim.member.value,
@@ -216,7 +240,7 @@ def coverage(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
 def encounter(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
-        "id": claim.encounter_ref["reference"].split("/")[1],
+        "id": claim.encounter_id,
         "identifier": [{"system": identity.CLAIM, "value": claim.key}],
         "status": "finished",
         "class": class_coding(claim.place.encounter_class),

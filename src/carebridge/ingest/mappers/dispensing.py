@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any
 
 from carebridge.ingest import identity
@@ -76,16 +77,32 @@ class Fill:
         return f"{self.store_id}-{self.prescription_number}"
 
     @property
+    def dispense_key(self) -> str:
+        return f"{self.prescription_key}-{self.refill_number}"
+
+    @cached_property
     def pharmacy_id(self) -> str:
         return resource_id("Organization", NCPDP, self.store_id)
 
-    @property
+    @cached_property
+    def location_id(self) -> str:
+        return resource_id("Location", NCPDP, self.store_id)
+
+    @cached_property
+    def prescriber_id(self) -> str:
+        return resource_id("Practitioner", NPI, self.prescriber_npi)
+
+    @cached_property
     def medication_id(self) -> str:
         return resource_id("Medication", RXNORM, self.rxcui, NDC, self.ndc11 or "")
 
-    @property
+    @cached_property
     def prescription_id(self) -> str:
         return resource_id("MedicationRequest", identity.PRESCRIPTION, self.prescription_key)
+
+    @cached_property
+    def dispense_id(self) -> str:
+        return resource_id("MedicationDispense", identity.DISPENSE, self.dispense_key)
 
 
 def fill_patient(row: Row) -> SourcePatient:
@@ -133,17 +150,20 @@ def _check(fill: Fill) -> None:
 def fill_resources(row: Row, patient_id: str, owns_patient: bool) -> list[MappedResource]:
     """Every resource of one dispensing row; `owns_patient` when this feed created the Patient."""
     fill = parse_fill(row)
-    shared = [
-        pharmacy(fill),
-        store(fill),
-        prescriber(fill),
-        medication(fill),
-        prescription(fill, patient_id),
+    resources = [
+        MappedResource("Organization", fill.pharmacy_id, partial(pharmacy, fill), True),
+        MappedResource("Location", fill.location_id, partial(store, fill), True),
+        MappedResource("Practitioner", fill.prescriber_id, partial(prescriber, fill), True),
+        MappedResource("Medication", fill.medication_id, partial(medication, fill), True),
+        MappedResource(
+            "MedicationRequest", fill.prescription_id, partial(prescription, fill, patient_id), True
+        ),
+        MappedResource("MedicationDispense", fill.dispense_id, partial(dispense, fill, patient_id)),
     ]
     if owns_patient:
-        shared.insert(0, patient_resource(patient_id, fill.patient, postal_code=fill.postal_code))
-    resources = [MappedResource(r, shared=True) for r in shared]
-    return [*resources, MappedResource(dispense(fill, patient_id))]
+        build = partial(patient_resource, patient_id, fill.patient, postal_code=fill.postal_code)
+        resources.insert(0, MappedResource("Patient", patient_id, build, True))
+    return resources
 
 
 def pharmacy(fill: Fill) -> dict[str, Any]:
@@ -160,7 +180,7 @@ def pharmacy(fill: Fill) -> dict[str, Any]:
 def store(fill: Fill) -> dict[str, Any]:
     return {
         "resourceType": "Location",
-        "id": _store_id(fill),
+        "id": fill.location_id,
         "identifier": [{"system": NCPDP, "value": fill.store_id}],
         "status": "active",
         "name": fill.store_name,
@@ -173,7 +193,7 @@ def store(fill: Fill) -> dict[str, Any]:
 def prescriber(fill: Fill) -> dict[str, Any]:
     return {
         "resourceType": "Practitioner",
-        "id": _prescriber_id(fill),
+        "id": fill.prescriber_id,
         "identifier": [{"system": NPI, "value": fill.prescriber_npi}],
         "name": [{"family": fill.prescriber_family, "given": [fill.prescriber_given]}],
     }
@@ -209,7 +229,7 @@ def prescription(fill: Fill, patient_id: str) -> dict[str, Any]:
         },
         "subject": reference("Patient", patient_id),
         "authoredOn": fill.date_written,
-        "requester": reference("Practitioner", _prescriber_id(fill), _full_name(fill)),
+        "requester": reference("Practitioner", fill.prescriber_id, _full_name(fill)),
         "dispenseRequest": {
             "numberOfRepeatsAllowed": fill.refills_authorized,
             "performer": reference("Organization", fill.pharmacy_id),
@@ -218,31 +238,22 @@ def prescription(fill: Fill, patient_id: str) -> dict[str, Any]:
 
 
 def dispense(fill: Fill, patient_id: str) -> dict[str, Any]:
-    key = f"{fill.prescription_key}-{fill.refill_number}"
     first = fill.refill_number == 0
     return {
         "resourceType": "MedicationDispense",
-        "id": resource_id("MedicationDispense", identity.DISPENSE, key),
-        "identifier": [{"system": identity.DISPENSE, "value": key}],
+        "id": fill.dispense_id,
+        "identifier": [{"system": identity.DISPENSE, "value": fill.dispense_key}],
         "status": "completed",
         "medicationReference": reference("Medication", fill.medication_id, fill.drug_name),
         "subject": reference("Patient", patient_id),
         "performer": [{"actor": reference("Organization", fill.pharmacy_id)}],
-        "location": reference("Location", _store_id(fill)),
+        "location": reference("Location", fill.location_id),
         "authorizingPrescription": [reference("MedicationRequest", fill.prescription_id)],
         "type": concept(V3_ACT_CODE, "FF" if first else "RF", "First Fill" if first else "Refill"),
         "quantity": {"value": fill.quantity},
         "daysSupply": {"value": fill.days_supply, "unit": "days", "system": UCUM, "code": "d"},
         "whenHandedOver": fill.fill_date,
     }
-
-
-def _store_id(fill: Fill) -> str:
-    return resource_id("Location", NCPDP, fill.store_id)
-
-
-def _prescriber_id(fill: Fill) -> str:
-    return resource_id("Practitioner", NPI, fill.prescriber_npi)
 
 
 def _full_name(fill: Fill) -> str:
