@@ -6,21 +6,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
-from carebridge.app import create_app
-from carebridge.config import Settings
+from carebridge.fhir.http import error_response
 from carebridge.ingest.endpoints import router
+from carebridge.kit.errors import AppError
 from tests.ingest.conftest import CLAIM, claims
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
+def client(engine: Engine) -> Iterator[TestClient]:
+    """The router alone on an app with the store's error handling: authentication is the
+    access layer's (docs/ingest.md), so these tests do not depend on how app.py mounts it."""
+    app = FastAPI()
+    app.state.engine = engine
     app.include_router(router)
+
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> Response:
+        return error_response(exc)
+
     with TestClient(app) as test_client:
         yield test_client
-    app.state.engine.dispose()
 
 
 def upload(client: TestClient, feed: str, path: Path) -> dict[str, object]:
