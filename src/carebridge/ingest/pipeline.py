@@ -188,6 +188,8 @@ class _CsvRun:
         self.totals = totals
         self.written |= shared
         self._record(results, writes)
+        if _is_power_of_two(totals.batches):
+            refresh_statistics(self.engine)
         if self.progress:
             self.progress(len(chunk))
 
@@ -260,6 +262,14 @@ def _preparers(source: CsvSource, options: IngestOptions) -> Iterator[Submit]:
         options.workers, initializer=start_worker, initargs=(source, thresholds)
     ) as pool:
         yield lambda rows, assignments: pool.submit(prepare_in_worker, rows, assignments)
+
+
+def _is_power_of_two(n: int) -> bool:
+    """Batches after which planner statistics are refreshed (1, 2, 4, 8, ...): tables grow from
+    empty during a load, and a planner that still believes them empty picks plans whose cost
+    grows with the table (on PostgreSQL, an index range over every resource of a type instead
+    of the (type, id) lookup) until autovacuum, if it runs at all, analyzes them."""
+    return n > 0 and n & (n - 1) == 0
 
 
 def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:

@@ -31,7 +31,14 @@ from carebridge.ingest.mappers.patients import SEX
 from carebridge.ingest.matching import IssueKind, MatchIssue
 from carebridge.ingest.pipeline import IngestOptions, Progress, close_run, open_run
 from carebridge.ingest.records import Demographics, Identifier, IngestReport
-from carebridge.ingest.repository import COMPLETED, DeadLetter, IngestRepository, Run, RunTotals
+from carebridge.ingest.repository import (
+    COMPLETED,
+    FAILED,
+    DeadLetter,
+    IngestRepository,
+    Run,
+    RunTotals,
+)
 from carebridge.ingest.sources.delimited import file_sha256
 from carebridge.kit.clock import utc_now
 
@@ -114,7 +121,7 @@ def _ingest_file(
         issues = index_patients(engine, run, _patients(path))
         report = _finish(engine, run, loaded, issues)
     except BaseException:
-        close_run(engine, run.run_id, "failed")
+        close_run(engine, run.run_id, FAILED)
         raise
     if progress and path.suffix == ".json":
         progress(report.rows)
