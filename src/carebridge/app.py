@@ -13,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carebridge.access import endpoints as access_endpoints
+from carebridge.access.auth import require
 from carebridge.access.guard import install_guard, refusal_audit_event
+from carebridge.access.scopes import Interaction as ScopeInteraction
 from carebridge.adherence import endpoints as adherence_endpoints
 from carebridge.config import Settings, load_settings
 from carebridge.devices import endpoints as device_endpoints
@@ -23,6 +25,7 @@ from carebridge.fhir.http import error_response
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.schema import upgrade
 from carebridge.fhir.store import FhirStore
+from carebridge.ingest import endpoints as ingest_endpoints
 from carebridge.kit.db import create_db_engine, refresh_statistics
 from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(fhir_endpoints.router, dependencies=protected)
     app.include_router(device_endpoints.router, dependencies=protected)
     app.include_router(device_endpoints.readings_router)  # devices use their own credential
+    feeds_admin = [*protected, Depends(require(ScopeInteraction.CREATE, "*"))]
+    app.include_router(ingest_endpoints.router, dependencies=feeds_admin)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

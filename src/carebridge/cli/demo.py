@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from carebridge.cli.load import load
 from carebridge.cli.options import DbOption
 from carebridge.cli.serve import serve
+from carebridge.fhir.schema import upgrade
+from carebridge.ingest.service import ingest_directory
+from carebridge.kit.db import create_db_engine
 from carebridge.synth.dataset import SynthConfig, generate
 from carebridge.synth.writers import write_dataset
 
@@ -36,12 +38,16 @@ def demo(
     if not (data / "fhir").is_dir():
         console.print(f"generating {patients:,} synthetic patients into {data}")
         write_dataset(generate(SynthConfig(patients=patients, seed=seed)), data)
-    console.print(f"loading {data / 'fhir'} into {db}")
-    try:
-        load([data / "fhir"], db=db)
-    except typer.Exit as stop:
-        if stop.exit_code:
-            console.print("[yellow]some records were not loaded (see the table above)[/yellow]")
+    console.print(f"ingesting provider records, dispensing and claims from {data} into {db}")
+    engine = create_db_engine(db)
+    upgrade(engine)
+    reports = ingest_directory(engine, data)
+    engine.dispose()
+    failed = sum(r.failed for r in reports)
+    if failed:
+        console.print(
+            f"[yellow]{failed} record(s) were dead-lettered: carebridge ingest errors[/yellow]"
+        )
     if no_serve:
         return
     console.print(f"serving on http://{host}:{port}/fhir (OpenAPI at /docs)")
