@@ -22,7 +22,7 @@ import io
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,8 @@ def ingest_csv(
         with fewer_collections(options.tune_gc):
             job.process(read_rows(path, source.feed, after_line=run.totals.last_line), options)
     except BaseException:
-        close_run(engine, run.run_id, FAILED)
+        with suppress(Exception):  # the database may be what failed; keep the original error
+            close_run(engine, run.run_id, FAILED)
         raise
     close_run(engine, run.run_id, COMPLETED)
     if options.analyze:
@@ -292,6 +293,8 @@ def _first_lines(stored: list[tuple[PreparedRow, Assignment | None]]) -> dict[st
 
 
 def _dead_letters(chunk: list[RawRow], prepared: list[PreparedRow]) -> list[DeadLetter]:
+    if not any(row.error for row in prepared):
+        return []
     fields = dict(chunk)
     return [
         DeadLetter(row.line, _csv_text(fields[row.line]), row.error)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -121,7 +122,8 @@ def _ingest_file(
         issues = index_patients(engine, run, _patients(path))
         report = _finish(engine, run, loaded, issues)
     except BaseException:
-        close_run(engine, run.run_id, FAILED)
+        with suppress(Exception):  # the database may be what failed; keep the original error
+            close_run(engine, run.run_id, FAILED)
         raise
     if progress and path.suffix == ".json":
         progress(report.rows)
