@@ -5,7 +5,8 @@ request's worker thread, in this process (`workers=0`), with the same batching, 
 dead letters and patient matching as `carebridge ingest`; the response is the run's summary. The
 same bytes uploaded again resume an unfinished run or, after a complete one, change nothing.
 
-Not authenticated yet: access control belongs to the access layer (docs/ingest.md).
+The router checks no credentials itself: access control is applied where it is mounted (app.py:
+a token whose scopes allow creating every resource type; docs/ingest.md, docs/security.md).
 """
 
 from __future__ import annotations
