@@ -10,9 +10,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from carebridge.app import create_app
+from carebridge.config import Settings
 from carebridge.fhir.http import error_response
 from carebridge.ingest.endpoints import router
 from carebridge.kit.errors import AppError
+from tests.conftest import bearer
 from tests.ingest.conftest import CLAIM, claims
 
 
@@ -74,3 +77,21 @@ def test_a_file_of_another_feed_is_an_operation_outcome(
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert "not a payer-claims file" in outcome["issue"][0]["diagnostics"]
+
+
+def test_the_mounted_uploads_need_a_token_that_may_create_every_type(
+    settings: Settings, tmp_path: Path
+) -> None:
+    app = create_app(settings)
+    path = claims(tmp_path / "claims.csv", CLAIM)
+    with TestClient(app) as mounted:
+
+        def post(headers: dict[str, str]) -> int:
+            with path.open("rb") as handle:
+                files = {"file": (path.name, handle, "text/csv")}
+                return mounted.post("/ingest/claims", files=files, headers=headers).status_code
+
+        assert post({}) == 401
+        assert post(bearer(settings, "system/Patient.c")) == 403
+        assert post(bearer(settings, "system/*.c")) == 200
+    app.state.engine.dispose()
