@@ -1,16 +1,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from carebridge.app import create_app
 from carebridge.config import Settings
 from tests.conftest import bearer
 
 FHIR_JSON = {"content-type": "application/fhir+json"}
+
+
+@pytest.fixture(scope="module")
+def module_client(
+    migrated_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One app per backend and test module; `shared_client` empties the tables per test."""
+    settings = Settings(
+        database_url=migrated_engine.url.render_as_string(hide_password=False),
+        export_dir=Path(tmp_path_factory.mktemp("export")),
+        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
+    )
+    app = create_app(settings, migrate=False)
+    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
+        yield test_client
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def shared_client(module_client: TestClient, engine: Engine) -> TestClient:
+    """The module's client on emptied tables (`engine` empties them)."""
+    return module_client
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ their FHIR type (boolean -> true/false, integer/decimal -> number).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,27 +20,6 @@ from carebridge.config import Settings
 from carebridge.fhir.tables import resource, resource_history, search_string, search_token
 from tests.conftest import bearer
 from tests.fhir.conftest import FHIR_JSON, put
-
-
-@pytest.fixture(scope="module")
-def module_client(
-    migrated_engine: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False),
-        export_dir=Path(tmp_path_factory.mktemp("export")),
-        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
-    )
-    app = create_app(settings, migrate=False)
-    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
-        yield test_client
-    app.state.engine.dispose()
-
-
-@pytest.fixture
-def client(module_client: TestClient, engine: Engine) -> TestClient:
-    """The module's client on emptied tables (`engine` empties them)."""
-    return module_client
 
 
 def rows(engine: Engine) -> dict[str, int]:
@@ -370,3 +348,8 @@ class TestUnsupportedInteractions:
         response = client.delete("/fhir/Patient")
         assert 400 <= response.status_code < 500
         assert rows(engine) == before
+
+
+@pytest.fixture
+def client(shared_client: TestClient) -> TestClient:
+    return shared_client

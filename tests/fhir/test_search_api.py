@@ -7,44 +7,16 @@ expected ids are worked out by hand from the spec text quoted next to the test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
-from carebridge.app import create_app
-from carebridge.config import Settings
-from tests.conftest import bearer
 from tests.fhir.conftest import FHIR_JSON, create, ids, search
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 BASE = "http://testserver/fhir"
-
-
-@pytest.fixture(scope="module")
-def module_client(
-    migrated_engine: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    """One app per backend for the module; searches never change the app's state."""
-    settings = Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False),
-        export_dir=Path(tmp_path_factory.mktemp("export")),
-        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
-    )
-    app = create_app(settings, migrate=False)
-    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
-        yield test_client
-    app.state.engine.dispose()
-
-
-@pytest.fixture
-def client(module_client: TestClient, engine: Engine) -> TestClient:
-    """The module's client on emptied tables (`engine` empties them)."""
-    return module_client
 
 
 def load(client: TestClient, *resources: dict[str, Any]) -> None:
@@ -1320,3 +1292,8 @@ class TestEverything:
         response = client.get("/fhir/Patient/nobody/$everything")
         assert response.status_code == 404
         outcome_of(response)
+
+
+@pytest.fixture
+def client(shared_client: TestClient) -> TestClient:
+    return shared_client

@@ -14,7 +14,6 @@ Rules exercised (quoted from http.html):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,6 @@ from tests.fhir.conftest import FHIR_JSON, create, put, search
 PATIENT_UUID = "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"
 OBSERVATION_UUID = "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059"
 MRN = "urn:oid:1.2.36.146.595.217.0.1"
-
-
-@pytest.fixture(scope="module")
-def module_client(
-    migrated_engine: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=migrated_engine.url.render_as_string(hide_password=False),
-        export_dir=Path(tmp_path_factory.mktemp("export")),
-        token_key_dir=Path(tmp_path_factory.mktemp("keys")),
-    )
-    app = create_app(settings, migrate=False)
-    with TestClient(app, base_url="http://testserver", headers=bearer(settings)) as test_client:
-        yield test_client
-    app.state.engine.dispose()
-
-
-@pytest.fixture
-def client(module_client: TestClient, engine: Engine) -> TestClient:
-    """The module's client on emptied tables (`engine` empties them)."""
-    return module_client
 
 
 def bundle(kind: str, *entries: dict[str, Any]) -> dict[str, Any]:
@@ -760,3 +738,8 @@ class TestSyntheaBundles:
         for path in chosen:
             _load_file(module_client, path)
         assert _counts(module_client, types) == before
+
+
+@pytest.fixture
+def client(shared_client: TestClient) -> TestClient:
+    return shared_client
