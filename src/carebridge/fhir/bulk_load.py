@@ -35,6 +35,7 @@ from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
 
 Progress = Callable[[int], None]
+_NDJSON_BUNDLE_CONTEXT = FhirContext(base_url="")  # Bundles found in NDJSON files
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,9 @@ def _write_prepared(
             if batch:
                 _flush(engine, batch, report, None)
                 batch = []
-            bundle_ctx = FhirContext(base_url="")
-            report.merge(load_bundle(engine, bundle_ctx, Path(item.source), item.bundle, 100_000))
+            report.merge(
+                load_bundle(engine, _NDJSON_BUNDLE_CONTEXT, Path(item.source), item.bundle, 100_000)
+            )
         elif item.op is None:
             report.count(item.res_type, "failed")
             report.dead_letters.append(DeadLetter(item.source, item.error or "refused"))

@@ -15,7 +15,7 @@ from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, Wr
 from carebridge.fhir.search.parse import Limits, parse_search
 from carebridge.fhir.search.query import SearchQuery
 from carebridge.fhir.store import FhirStore
-from carebridge.fhir.validation import validate_resource
+from carebridge.fhir.validation import check_shape, validate_resource
 from carebridge.kit.errors import InvalidRequestError, PreconditionFailedError
 from carebridge.kit.ids import new_id
 
@@ -31,8 +31,6 @@ class FhirContext:
 def _checked(ctx: FhirContext, body: Any, resource_type: str) -> dict[str, Any]:
     if ctx.validate:
         return validate_resource(body, expected_type=resource_type)
-    from carebridge.fhir.validation import check_shape
-
     return check_shape(body, expected_type=resource_type)
 
 
