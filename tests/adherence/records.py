@@ -127,3 +127,51 @@ def deceased_inpatient_patient() -> list[Resource]:
             "period": {"start": "2025-03-01T09:00:00Z", "end": "2025-03-01T10:00:00Z"},
         },
     ]
+
+
+def quarterly_lisinopril_patient(pid: str) -> list[Resource]:
+    """Lisinopril 90 days on 01-01, 04-01, 07-01 and 10-01 of 2025: 360 of 365 days covered."""
+    return [
+        patient(pid),
+        *(
+            dispense(f"{pid}-d{n}", pid, day, 90, LISINOPRIL)
+            for n, day in enumerate(("2025-01-01", "2025-04-01", "2025-07-01", "2025-10-01"))
+        ),
+    ]
+
+
+def esrd_condition(cid: str, pid: str, code: str = "N18.6") -> Resource:
+    return {
+        "resourceType": "Condition",
+        "id": cid,
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "recordedDate": "2025-05-14",
+    }
+
+
+def hospice_episode(eid: str, pid: str) -> Resource:
+    return {
+        "resourceType": "EpisodeOfCare",
+        "id": eid,
+        "status": "active",
+        "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "385763009"}]}],
+        "patient": {"reference": f"Patient/{pid}"},
+        "period": {"start": "2025-11-15"},
+    }
+
+
+def part_d_coverage(cid: str, pid: str, end: str) -> Resource:
+    return {
+        "resourceType": "Coverage",
+        "id": cid,
+        "status": "active",
+        "type": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "DRUGPOL"}
+            ]
+        },
+        "beneficiary": {"reference": f"Patient/{pid}"},
+        "payor": [{"display": "Part D plan"}],
+        "period": {"start": "2024-01-01", "end": end},
+    }

@@ -254,3 +254,61 @@ class TestPersistedMeasureReports:
         put_all(client, records.adherent_statin_lapsing_ras_patient())
         adherence(client, "p1")
         assert self.reports(client) == []
+
+
+class TestExclusionsFromTheRecord:
+    """Hand-computed: ``records.quarterly_lisinopril_patient`` covers 360 of 365 days."""
+
+    def test_without_events_the_patient_is_scored_over_the_year(self, client):
+        put_all(client, records.quarterly_lisinopril_patient("p4"))
+        found = adherence(client, "p4", measure="PDC-RASA")["PDC-RASA"]
+        assert (found["daysCovered"], found["daysInPeriod"]) == (360, 365)
+
+    @pytest.mark.parametrize("code", ["N18.6", "Z99.2"])
+    def test_an_esrd_condition_excludes_from_pdc_rasa(self, client, code):
+        put_all(client, records.quarterly_lisinopril_patient("p4"))
+        put_all(client, [records.esrd_condition("c1", "p4", code)])
+        found = adherence(client, "p4", measure="PDC-RASA")["PDC-RASA"]
+        assert found["eligible"] is False
+        assert found["exclusionReason"] == "esrd"
+        assert "pdc" not in found
+
+    def test_an_inpatient_claim_encounter_removes_the_stay_days(self, client):
+        """The claims feed's inpatient Encounter, 03-30..04-04 (6 days): 365 - 6 = 359 days at
+        risk; the first fill's supply is held during the stay (88 days before, 2 after, to
+        04-06) and later fills shift: 04-07..07-05, 07-06..10-03, 10-04..12-31 (89): 359."""
+        from carebridge.ingest.mappers.claims import claim_resources
+        from tests.ingest.conftest import CLAIM
+
+        (stay,) = [
+            m.content for m in claim_resources(CLAIM, "p5", False) if m.res_type == "Encounter"
+        ]
+        put_all(client, [*records.quarterly_lisinopril_patient("p5"), stay])
+        found = adherence(client, "p5", measure="PDC-RASA")["PDC-RASA"]
+        assert (found["daysCovered"], found["daysInPeriod"]) == (359, 359)
+        assert found["pdc"] == 1.0
+
+    def test_a_hospice_episode_excludes_from_every_measure(self, client):
+        put_all(client, records.quarterly_lisinopril_patient("p6"))
+        put_all(client, [records.hospice_episode("h1", "p6")])
+        found = adherence(client, "p6", measure="PDC-RASA")["PDC-RASA"]
+        assert found["exclusionReason"] == "hospice"
+
+    def test_the_end_of_part_d_coverage_ends_the_treatment_period(self, client):
+        """Enrolled to 09-30: 273 days in period; fills cover 01-01..09-28 = 270 of them."""
+        put_all(client, records.quarterly_lisinopril_patient("p7"))
+        put_all(client, [records.part_d_coverage("cov1", "p7", "2025-09-30")])
+        found = adherence(client, "p7", measure="PDC-RASA")["PDC-RASA"]
+        assert (found["daysCovered"], found["daysInPeriod"]) == (270, 273)
+
+    def test_reading_conditions_needs_read_access_to_them(self, client, settings):
+        from tests.conftest import bearer
+
+        put_all(client, records.quarterly_lisinopril_patient("p4"))
+        narrow = bearer(
+            settings,
+            "system/Patient.rs system/MedicationDispense.rs system/Medication.rs "
+            "system/Encounter.rs",
+        )
+        response = client.get("/fhir/Patient/p4/$adherence", params=YEAR, headers=narrow)
+        assert response.status_code == 403

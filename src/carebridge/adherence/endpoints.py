@@ -5,8 +5,9 @@ an operation that changes state must not be invoked with GET. Parameters are rea
 string and validated against the operation's OperationDefinition (``operation.py``).
 
 Mount with the access dependency like every protected FHIR router: reading needs read access to
-the Patient, MedicationDispense, Medication and Encounter types; ``persist`` also needs create and
-update on MeasureReport. The OperationDefinition itself is public, like the CapabilityStatement.
+the types in ``READS`` (the dispenses and what exclusions and stays are read from);
+``persist`` also needs create and update on MeasureReport. The OperationDefinition itself is
+public, like the CapabilityStatement.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ from carebridge.kit.errors import InvalidRequestError
 
 router = APIRouter(prefix="/fhir")
 open_router = APIRouter(prefix="/fhir")  # no token needed: the OperationDefinition only
-READS = ("Patient", "MedicationDispense", "Medication", "Encounter")
+READS = (
+    "Patient",
+    "MedicationDispense",
+    "Medication",
+    "Encounter",
+    "Condition",
+    "Procedure",
+    "EpisodeOfCare",
+    "Coverage",
+)
 SCORE = Access(Interaction.OPERATION, READS)
 SCORE_AND_STORE = Access(
     Interaction.OPERATION,

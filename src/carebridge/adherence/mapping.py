@@ -59,7 +59,7 @@ def prescription_from_request(
         return None
     if request.get("intent") in {"proposal", "plan"}:
         return None
-    authored = _calendar_day(request.get("authoredOn"))
+    authored = calendar_day(request.get("authoredOn"))
     codings, text = medication_codings(request, medications or {})
     ingredients = classify_medication(codings, text=text)
     if authored is None or not ingredients:
@@ -102,7 +102,7 @@ def resolve_medication(resource: Resource, medications: Mapping[str, Resource]) 
 
 def date_of_service(dispense: Resource) -> date | None:
     """``whenHandedOver`` else ``whenPrepared``, as the calendar day written in the timestamp."""
-    return _calendar_day(dispense.get("whenHandedOver")) or _calendar_day(
+    return calendar_day(dispense.get("whenHandedOver")) or calendar_day(
         dispense.get("whenPrepared")
     )
 
@@ -130,7 +130,7 @@ def _is_medication(resource: Resource, local_id: str) -> bool:
     return bool(resource.get("resourceType") == "Medication" and resource.get("id") == local_id)
 
 
-def _calendar_day(value: object) -> date | None:
+def calendar_day(value: object) -> date | None:
     """The date part of a FHIR date or dateTime; a partial date (year, year-month) has no day."""
     if not isinstance(value, str) or len(value) < 10:
         return None
@@ -141,30 +141,52 @@ def _calendar_day(value: object) -> date | None:
 
 
 INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC"})
+PLACE_OF_SERVICE = (
+    "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+)
+# CMS place-of-service codes of facility stays paid outside Part D: 21 Inpatient Hospital,
+# 31 Skilled Nursing Facility, 51 Inpatient Psychiatric Facility, 61 Comprehensive Inpatient
+# Rehabilitation Facility. Not 32 Nursing Facility: long-term residents' drugs are Part D fills.
+STAY_PLACES = frozenset({"21", "31", "51", "61"})
+NOT_STAY_PLACES = frozenset({"32"})
 _STAY_STATUSES = frozenset({"finished", "in-progress", "onleave"})
 
 
 def stays_from_encounters(
     encounters: Iterable[Resource], *, as_of: date | None = None
 ) -> tuple[Stay, ...]:
-    """Inpatient stays (Encounter.class IMP, ACUTE or NONAC of v3 ActCode) as engine ``Stay``s.
+    """Inpatient and skilled-nursing stays as engine ``Stay``s, admission day through discharge.
 
-    The CMS IP/SNF adjustment removes inpatient days from the PDC; a skilled-nursing stay is
-    recorded in R4 as an inpatient (non-acute, NONAC) encounter. A stay still open (no
-    ``period.end``) runs to ``as_of`` when given, else it is skipped.
+    The CMS IP/SNF adjustment removes inpatient days from the PDC. A stay is an Encounter of
+    class IMP, ACUTE or NONAC (v3 ActCode; R4 records a skilled-nursing stay as non-acute
+    inpatient), or typed with an inpatient place of service (``STAY_PLACES``); one typed Nursing
+    Facility (place 32) is not, whatever its class. A stay still open (no ``period.end``) runs to
+    ``as_of`` when given, else it is skipped.
     """
     stays: list[Stay] = []
     for encounter in encounters:
-        if encounter.get("status") not in _STAY_STATUSES:
-            continue
-        if (encounter.get("class") or {}).get("code") not in INPATIENT_CLASSES:
+        if encounter.get("status") not in _STAY_STATUSES or not is_stay(encounter):
             continue
         period = encounter.get("period") or {}
-        start = _calendar_day(period.get("start"))
-        end = _calendar_day(period.get("end")) or as_of
+        start = calendar_day(period.get("start"))
+        end = calendar_day(period.get("end")) or as_of
         if start is not None and end is not None and end >= start:
             stays.append(Stay(start, end))
     return tuple(stays)
+
+
+def is_stay(encounter: Resource) -> bool:
+    places = {
+        coding.get("code")
+        for concept in encounter.get("type") or []
+        for coding in concept.get("coding") or []
+        if coding.get("system") == PLACE_OF_SERVICE
+    }
+    if places & NOT_STAY_PLACES:
+        return False
+    return bool(places & STAY_PLACES) or (
+        (encounter.get("class") or {}).get("code") in INPATIENT_CLASSES
+    )
 
 
 def patient_events(
@@ -172,7 +194,7 @@ def patient_events(
 ) -> PatientEvents:
     """Birth date, date of death (``deceasedDateTime``) and stays of one patient."""
     return PatientEvents(
-        birth_date=_calendar_day(patient.get("birthDate")),
-        death_date=_calendar_day(patient.get("deceasedDateTime")),
+        birth_date=calendar_day(patient.get("birthDate")),
+        death_date=calendar_day(patient.get("deceasedDateTime")),
         stays=stays_from_encounters(encounters, as_of=as_of),
     )

@@ -25,6 +25,7 @@ from carebridge.adherence.engine import (
     PdcResult,
     proportion_of_days_covered,
 )
+from carebridge.adherence.exclusions import PatientRecordResources, record_events
 from carebridge.adherence.mapping import fills_from_dispense, patient_events
 from carebridge.adherence.measures import MeasureId, measure, measures_for_ingredient
 from carebridge.adherence.operation import AdherenceRequest
@@ -60,6 +61,20 @@ class PatientRecord:
     medications: Mapping[str, Resource]
     encounters: tuple[Resource, ...] = ()
     read: tuple[StoredResource, ...] = ()  # what was read, for the audit record
+    conditions: tuple[Resource, ...] = ()
+    procedures: tuple[Resource, ...] = ()
+    episodes: tuple[Resource, ...] = ()
+    coverages: tuple[Resource, ...] = ()
+
+    def resources(self) -> PatientRecordResources:
+        return PatientRecordResources(
+            self.patient,
+            self.encounters,
+            self.conditions,
+            self.procedures,
+            self.episodes,
+            self.coverages,
+        )
 
 
 def search_all(
@@ -80,28 +95,45 @@ def search_all(
         offset += PAGE_SIZE
 
 
+# What the exclusions and stays are read from, and the search parameter naming the patient.
+EVENT_SOURCES = (
+    ("Encounter", "patient"),
+    ("Condition", "patient"),
+    ("Procedure", "patient"),
+    ("EpisodeOfCare", "patient"),
+    ("Coverage", "beneficiary"),
+)
+
+
 def patient_record(store: FhirStore, patient_id: str) -> PatientRecord:
     """The patient (404 if unknown, 410 if deleted), its dispenses with their Medications, and
-    its encounters (for the inpatient stay adjustment)."""
+    the resources its exclusions and stays are read from (``EVENT_SOURCES``)."""
     stored = store.read("Patient", patient_id)
-    subject = [("patient", f"Patient/{patient_id}")]
+    subject = f"Patient/{patient_id}"
     dispenses: list[Resource] = []
     medications: dict[str, Resource] = {}
     include = ("_include", "MedicationDispense:medication")
-    read = [stored, *search_all(store, "MedicationDispense", [*subject, include])]
+    read = [stored, *search_all(store, "MedicationDispense", [("patient", subject), include])]
     for found in read[1:]:
         if found.res_type == "Medication" and found.content:
             medications[found.reference] = found.content
         elif found.content:
             dispenses.append(found.content)
-    found_encounters = list(search_all(store, "Encounter", subject))
-    encounters = tuple(r.content for r in found_encounters if r.content)
+    events: dict[str, tuple[Resource, ...]] = {}
+    for res_type, param in EVENT_SOURCES:
+        found_events = list(search_all(store, res_type, [(param, subject)]))
+        read += found_events
+        events[res_type] = tuple(r.content for r in found_events if r.content)
     return PatientRecord(
         stored.content or {},
         tuple(dispenses),
         medications,
-        encounters,
-        (*read, *found_encounters),
+        events["Encounter"],
+        tuple(read),
+        conditions=events["Condition"],
+        procedures=events["Procedure"],
+        episodes=events["EpisodeOfCare"],
+        coverages=events["Coverage"],
     )
 
 
@@ -120,13 +152,11 @@ def score_patient(
     *,
     options: PdcOptions | None = None,
 ) -> tuple[PdcResult, ...]:
-    """PQA PDC of each measure for one patient (engine.proportion_of_days_covered).
-
-    Hospice and ESRD are not read from the record yet: patients with either are scored as
-    if they had neither (docs/adherence.md, "Not yet").
-    """
+    """PQA PDC of each measure for one patient (engine.proportion_of_days_covered), with the
+    hospice and ESRD exclusions, stays, death and disenrollment read from the record
+    (``exclusions.record_events``)."""
     fills = record_fills(record)
-    events: PatientEvents = patient_events(record.patient, record.encounters, as_of=period.end)
+    events: PatientEvents = record_events(record.resources(), as_of=period.end)
     return tuple(
         proportion_of_days_covered(fills, measure(m), period, events=events, options=options)
         for m in measures
