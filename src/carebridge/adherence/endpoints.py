@@ -17,10 +17,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from carebridge.adherence import population as population_service
 from carebridge.adherence import service as adherence_service
 from carebridge.adherence.operation import (
+    EVALUATE_OPERATION,
     AdherenceRequest,
+    EvaluateRequest,
     adherence_request,
+    evaluate_request,
     operation_definition,
 )
 from carebridge.fhir.guard import Interaction
@@ -49,10 +53,46 @@ SCORE_AND_STORE = Access(
 )
 
 
+EVALUATE = Access(Interaction.OPERATION, (*READS, "Location"))
+EVALUATE_AND_STORE = Access(
+    Interaction.OPERATION,
+    (*READS, "Location"),
+    also=(
+        (Interaction.CREATE, "MeasureReport"),
+        (Interaction.UPDATE, "MeasureReport"),
+        (Interaction.CREATE, "Measure"),
+    ),
+)
+
+
 @open_router.get("/OperationDefinition/patient-adherence")
 async def adherence_definition() -> Response:
     """The OperationDefinition that declares ``Patient/$adherence``."""
     return fhir_response(dict(operation_definition()))
+
+
+@open_router.get("/OperationDefinition/measure-evaluate-measure")
+async def evaluate_definition() -> Response:
+    """The OperationDefinition that declares ``Measure/[id]/$evaluate-measure``."""
+    return fhir_response(dict(operation_definition(EVALUATE_OPERATION)))
+
+
+@router.get("/Measure/{measure_id}/$evaluate-measure")
+async def evaluate_measure(request: Request, measure_id: str) -> Response:
+    """A PQA adherence measure over the population or one patient as a MeasureReport (R4
+    measure-operation-evaluate-measure.html; rules: PQA PDC specification, docs/clinical.md)."""
+    parsed = evaluate_request(list(request.query_params.multi_items()))
+    if parsed.persist:
+        raise InvalidRequestError("persist=true changes state: invoke $evaluate-measure with POST")
+    return await _evaluate(request, EVALUATE, measure_id, parsed)
+
+
+@router.post("/Measure/{measure_id}/$evaluate-measure")
+async def evaluate_measure_post(request: Request, measure_id: str) -> Response:
+    """As GET; with ``persist=true`` the MeasureReport (and missing Measures) are stored."""
+    parsed = evaluate_request(list(request.query_params.multi_items()))
+    access = EVALUATE_AND_STORE if parsed.persist else EVALUATE
+    return await _evaluate(request, access, measure_id, parsed)
 
 
 @router.get("/Patient/{patient_id}/$adherence")
@@ -85,3 +125,17 @@ async def _answer(
     result = await in_transaction(request, access, work)
     answer: adherence_service.AdherenceAnswer = result[-1]
     return fhir_response(answer.parameters)
+
+
+async def _evaluate(
+    request: Request, access: Access, measure_id: str, parsed: EvaluateRequest
+) -> Response:
+    population_service.measure_id_of(measure_id)  # 404 before any work
+
+    def work(store: FhirStore) -> list[Any]:
+        answer = population_service.evaluate_measure(store, measure_id, parsed)
+        return [*answer.read, answer]
+
+    result = await in_transaction(request, access, work)
+    answer: population_service.EvaluateAnswer = result[-1]
+    return fhir_response(answer.report)

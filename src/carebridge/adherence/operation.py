@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from carebridge.adherence.engine import DateRange
+from carebridge.adherence.evaluation import GroupBy, ReportType
 from carebridge.adherence.measures import MeasureId
 from carebridge.kit.errors import InvalidRequestError
 
 OPERATION = "patient-adherence"
 Value = date | bool | str
 _BOOLEANS = {"true": True, "false": False}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,7 @@ def parse_operation_parameters(
 def adherence_request(pairs: Sequence[tuple[str, str]]) -> AdherenceRequest:
     """The validated request of ``Patient/$adherence`` from its query parameters."""
     values = parse_operation_parameters(operation_definition(), pairs)
-    start, end = values["periodStart"][0], values["periodEnd"][0]
-    assert isinstance(start, date)
-    assert isinstance(end, date)
-    if end < start:
-        raise InvalidRequestError(f"periodEnd ({end}) is before periodStart ({start})")
+    period = _period(values)
     codes = [str(v) for v in values.get("measure", [])]
     unknown = sorted(set(codes) - {m.value for m in MeasureId})
     if unknown:
@@ -82,7 +80,7 @@ def adherence_request(pairs: Sequence[tuple[str, str]]) -> AdherenceRequest:
         raise InvalidRequestError(f"unknown measure {', '.join(unknown)}; known: {known}")
     measures = tuple(dict.fromkeys(MeasureId(c) for c in codes)) or tuple(MeasureId)
     persist = bool(values.get("persist", [False])[0])
-    return AdherenceRequest(DateRange(start, end), measures, persist)
+    return AdherenceRequest(period, measures, persist)
 
 
 def _typed(name: str, type_: str, raw: str) -> list[Value]:
@@ -116,3 +114,71 @@ def _check_cardinality(name: str, parameter: Mapping[str, Any], count: int) -> N
     maximum = parameter.get("max", "*")
     if maximum != "*" and count > int(maximum):
         raise InvalidRequestError(f"parameter {name!r} may appear at most {maximum} time(s)")
+
+
+EVALUATE_OPERATION = "measure-evaluate-measure"
+_REPORT_TYPES = {
+    "summary": ReportType.SUMMARY,
+    "population": ReportType.SUMMARY,
+    "subject-list": ReportType.SUBJECT_LIST,
+    "individual": ReportType.INDIVIDUAL,
+    "subject": ReportType.INDIVIDUAL,
+}
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    period: DateRange
+    report_type: ReportType
+    subject: str | None = None  # a Patient id
+    group_by: GroupBy | None = None
+    persist: bool = False
+
+
+def evaluate_request(pairs: Sequence[tuple[str, str]]) -> EvaluateRequest:
+    """The validated request of ``Measure/[id]/$evaluate-measure`` from its query parameters.
+
+    R4 names the report types subject, subject-list and population and the patient parameter
+    ``patient``; MeasureReport.type and R4B/R5 say individual, summary and ``subject``: both are
+    accepted.
+    """
+    values = parse_operation_parameters(operation_definition(EVALUATE_OPERATION), pairs)
+    period = _period(values)
+    subjects = [str(v) for v in (*values.get("subject", []), *values.get("patient", []))]
+    if len(subjects) > 1:
+        raise InvalidRequestError("give subject or patient, not both")
+    subject = _patient_id(subjects[0]) if subjects else None
+    default = ReportType.INDIVIDUAL if subject else ReportType.SUMMARY
+    report_type = _choice("reportType", values, _REPORT_TYPES) or default
+    group_by = _choice("groupBy", values, {g.value: g for g in GroupBy})
+    if (report_type is ReportType.INDIVIDUAL) != (subject is not None):
+        raise InvalidRequestError("reportType individual needs a subject, and only it takes one")
+    if group_by is not None and report_type is ReportType.INDIVIDUAL:
+        raise InvalidRequestError("groupBy applies to summary and subject-list reports")
+    persist = bool(values.get("persist", [False])[0])
+    return EvaluateRequest(period, report_type, subject, group_by, persist)
+
+
+def _period(values: Mapping[str, list[Value]]) -> DateRange:
+    start, end = values["periodStart"][0], values["periodEnd"][0]
+    assert isinstance(start, date)
+    assert isinstance(end, date)
+    if end < start:
+        raise InvalidRequestError(f"periodEnd ({end}) is before periodStart ({start})")
+    return DateRange(start, end)
+
+
+def _choice(name: str, values: Mapping[str, list[Value]], known: Mapping[str, T]) -> T | None:
+    given = [str(v) for v in values.get(name, [])]
+    if not given:
+        return None
+    if given[0] not in known:
+        raise InvalidRequestError(f"{name} must be one of {', '.join(known)}, got {given[0]!r}")
+    return known[given[0]]
+
+
+def _patient_id(reference: str) -> str:
+    kind, _, patient_id = reference.rpartition("/")
+    if kind not in ("Patient", "") or not patient_id:
+        raise InvalidRequestError(f"subject must be Patient/<id>, got {reference!r}")
+    return patient_id

@@ -101,16 +101,19 @@ def measure_report(patient_id: str, result: PdcResult, period: DateRange) -> Res
     return report
 
 
-def _populations(result: PdcResult) -> list[Resource]:
+def population_flags(result: PdcResult) -> dict[str, bool]:
+    """Membership of one result in each R4 measure population (codes of POPULATION_SYSTEM)."""
     in_denominator = result.exclusion_reason not in NOT_IN_DENOMINATOR
-    excluded = in_denominator and not result.eligible
-    counts = (
-        ("initial-population", in_denominator),
-        ("denominator", in_denominator),
-        ("denominator-exclusion", excluded),
-        ("numerator", result.adherent),
-    )
+    return {
+        "initial-population": in_denominator,
+        "denominator": in_denominator,
+        "denominator-exclusion": in_denominator and not result.eligible,
+        "numerator": result.adherent,
+    }
+
+
+def _populations(result: PdcResult) -> list[Resource]:
     return [
         {"code": {"coding": [{"system": POPULATION_SYSTEM, "code": code}]}, "count": int(flag)}
-        for code, flag in counts
+        for code, flag in population_flags(result).items()
     ]
