@@ -24,6 +24,7 @@ from carebridge.fhir import endpoints as fhir_endpoints
 from carebridge.fhir.http import error_response
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.schema import upgrade
+from carebridge.fhir.search.parameters import registry
 from carebridge.fhir.store import FhirStore
 from carebridge.ingest import endpoints as ingest_endpoints
 from carebridge.kit.db import create_db_engine, refresh_statistics
@@ -88,10 +89,24 @@ def _audit_refusal(request: Request, exc: AppError) -> None:
         FhirStore(conn).write([WriteOp(Method.POST, "AuditEvent", new_id(), event)])
 
 
+def _audited_failure(request: Request, exc: AppError) -> bool:
+    """Refused (401/403) FHIR requests always; any other failure of an authenticated one (a
+    read of a resource outside the caller's view is a 404, and is audited as a failed read)."""
+    if not request.url.path.startswith("/fhir"):
+        return False
+    if exc.status in (401, 403):
+        return True
+    parts = request.url.path.removeprefix("/fhir/").split("/")
+    known = registry().resource_types
+    instance = len(parts) == 2 and parts[0] in known and not parts[1].startswith("$")
+    failed_read = exc.status in (404, 410) and request.method in ("GET", "HEAD") and instance
+    return failed_read and getattr(request.state, "guard", None) is not None
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
-        if exc.status in (401, 403) and request.url.path.startswith("/fhir"):
+        if _audited_failure(request, exc):
             await run_in_threadpool(_audit_refusal, request, exc)
         return error_response(exc)
 

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     token_signing_algorithm: Literal["RS256", "ES256"] = "RS256"
     token_key_dir: Path = Path("var/keys")
     access_token_lifetime_seconds: int = 900
+    # Patient Consent defaults per purpose (docs/security.md): "opt-out" shares a patient's data
+    # with their care relationships unless a Consent denies it; "opt-in" only where one permits.
+    consent_treatment: Literal["opt-in", "opt-out"] = "opt-out"
+    consent_payment: Literal["opt-in", "opt-out"] = "opt-in"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,6 +3,8 @@ every access and every refusal leaves an AuditEvent."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,18 +174,50 @@ class TestPatientContext:
         assert "obs-bob" not in ids
         assert {"alice", "obs-alice"} <= ids
 
-    def test_export_needs_an_unrestricted_scope(
-        self, two_patients: TestClient, alice: dict[str, str]
+    def test_export_holds_only_the_patients_own_data_and_only_they_may_fetch_it(
+        self, two_patients: TestClient, alice: dict[str, str], settings: Settings
     ) -> None:
-        assert two_patients.get("/fhir/$export", headers=alice).status_code == 403
+        kick = two_patients.get("/fhir/$export", headers={**alice, "Prefer": "respond-async"})
+        assert kick.status_code == 202, kick.text
+        status = kick.headers["Content-Location"].replace("http://testserver", "")
+        bob = bearer(settings, "patient/*.rs", patient="bob")
+        manifest = wait_for_export(two_patients, status, alice)
+        assert two_patients.get(status, headers=bob).status_code == 404
+        ids = set()
+        for output in manifest["output"]:
+            url = output["url"].replace("http://testserver", "")
+            assert two_patients.get(url, headers=bob).status_code == 404
+            lines = two_patients.get(url, headers=alice).text.splitlines()
+            ids |= {json.loads(line)["id"] for line in lines}
+        assert {"alice", "obs-alice"} <= ids
+        assert not ids & {"bob", "obs-bob"}
+
+
+def wait_for_export(client: TestClient, status: str, auth: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = client.get(status, headers=auth)
+        if response.status_code == 200:
+            manifest: dict[str, Any] = response.json()
+            return manifest
+        assert response.status_code == 202, response.text
+        time.sleep(0.05)
+    pytest.fail("export did not finish within 30 s")
 
 
 class TestAuditTrail:
     def test_a_read_leaves_an_audit_event_naming_client_and_resource(
         self, two_patients: TestClient, settings: Settings, admin: dict[str, str]
     ) -> None:
+        team = {
+            "resourceType": "CareTeam",
+            "id": "alice-team",
+            "subject": {"reference": "Patient/alice"},
+            "participant": [{"member": {"reference": "Practitioner/doc"}}],
+        }
+        put(two_patients, admin, team)
         reader = bearer(settings, "user/*.rs", fhir_user="Practitioner/doc")
-        two_patients.get("/fhir/Observation/obs-alice", headers=reader)
+        assert two_patients.get("/fhir/Observation/obs-alice", headers=reader).status_code == 200
         reads = [e for e in audit_events(two_patients, admin) if e["subtype"][0]["code"] == "read"]
         assert reads
         event = reads[-1]

@@ -3,7 +3,11 @@
 Installed per request by `install_guard` (a dependency on the /fhir routers in app.py). It answers
 the FHIR layer's two questions: may this caller perform this interaction on this type (else 403),
 and what may it see, as an `AccessScope` the store applies in SQL: the patient's compartment for
-`patient/` scopes, and only the types its read/search scopes name.
+`patient/` scopes (or a Patient user), only the types its read/search scopes name, and for
+practitioners, payers and organisations the `PatientPolicy` of their role (roles.py) and the
+patients' Consents. The purpose of use comes from the `X-Purpose-Of-Use` request header (an HL7
+v3 ActReason code), else the role's default; ETREAT (break the glass) is allowed to clinicians,
+widens the policy to every patient, and is recorded in the AuditEvent with the BTG label.
 """
 
 from __future__ import annotations
@@ -12,16 +16,27 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from carebridge.access.audit import Actor, audit_event
 from carebridge.access.auth import access_context, authorize
+from carebridge.access.role_lookup import ConsentDefaults, resolve_role
+from carebridge.access.roles import (
+    EMERGENCY_TREAT,
+    PurposeError,
+    choose_purpose,
+    policy_for,
+    reference_key,
+)
 from carebridge.access.scopes import Context, Interaction
 from carebridge.access.tokens import AccessContext
-from carebridge.fhir.guard import AccessRecord, AccessScope
+from carebridge.fhir.guard import AccessRecord, AccessScope, PatientPolicy
 from carebridge.fhir.guard import Interaction as FhirInteraction
 from carebridge.kit.clock import utc_now
+from carebridge.kit.errors import AppError
 
 SERVER_NAME = "carebridge"
+PURPOSE_HEADER = "x-purpose-of-use"
 _READS = (Interaction.READ, Interaction.SEARCH)
 
 
@@ -30,12 +45,22 @@ class TokenGuard:
     ctx: AccessContext
     address: str | None = None
     purpose: str | None = None
+    policy: PatientPolicy | None = None
 
     def authorize(self, interaction: FhirInteraction, resource_type: str | None) -> AccessScope:
         """403 unless a scope names the interaction on the type (`*` scopes for system level)."""
         decision = authorize(self.ctx, Interaction(interaction.permission), resource_type or "*")
         patient = self.ctx.patient if decision.context == Context.PATIENT else None
-        return AccessScope(patient_id=patient, resource_types=self.readable_types())
+        return AccessScope(
+            patient_id=patient or self.patient_user(),
+            resource_types=self.readable_types(),
+            policy=self.policy,
+        )
+
+    def patient_user(self) -> str | None:
+        """The patient a Patient user is (their own record is all they see, whatever scope)."""
+        key = reference_key(self.ctx.fhir_user)
+        return key[1] if key and key[0] == "Patient" else None
 
     def readable_types(self) -> frozenset[str] | None:
         """Types the token may read or search (None: every type)."""
@@ -44,19 +69,58 @@ class TokenGuard:
             return None
         return frozenset(s.resource_type for s in reading)
 
+    def principal(self) -> str:
+        parts = (self.ctx.client_id, self.ctx.fhir_user or "-", self.ctx.patient or "-")
+        return " ".join(parts)
+
     def audit_event(self, record: AccessRecord) -> dict[str, Any]:
         actor = Actor(self.ctx.client_id, self.ctx.fhir_user, self.purpose, self.address)
-        return audit_event(record, actor, utc_now(), SERVER_NAME)
+        event = audit_event(record, actor, utc_now(), SERVER_NAME)
+        if self.purpose == EMERGENCY_TREAT:
+            event["meta"] = {"security": [BREAK_THE_GLASS]}
+        return event
+
+
+BREAK_THE_GLASS = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+    "code": "BTG",
+    "display": "break the glass",
+}
 
 
 async def install_guard(
     request: Request, ctx: Annotated[AccessContext, Depends(access_context)]
 ) -> TokenGuard:
-    """Dependency for every protected router: verify the token, keep the guard on the request."""
+    """Dependency for every protected router: verify the token, read the user's role and the
+    purpose of use, keep the guard on the request."""
     address = request.client.host if request.client else None
-    guard = TokenGuard(ctx, address)
+    request.state.guard = TokenGuard(ctx, address)  # so a refusal below is audited with who
+    requested = request.headers.get(PURPOSE_HEADER)
+    guard = await run_in_threadpool(_with_role, request, ctx, address, requested)
     request.state.guard = guard
     return guard
+
+
+def _with_role(
+    request: Request, ctx: AccessContext, address: str | None, requested: str | None
+) -> TokenGuard:
+    if not ctx.fhir_user:
+        return TokenGuard(ctx, address, requested)
+    settings = request.app.state.settings
+    defaults = ConsentDefaults(
+        treatment_opt_in=settings.consent_treatment == "opt-in",
+        payment_opt_in=settings.consent_payment == "opt-in",
+    )
+    now = utc_now()
+    with request.app.state.engine.connect() as conn:
+        role = resolve_role(conn, ctx.fhir_user, defaults, now)
+    if role is None:
+        return TokenGuard(ctx, address, requested)
+    try:
+        purpose = choose_purpose(role, requested)
+    except PurposeError as exc:
+        raise AppError(403, "forbidden", str(exc)) from None
+    return TokenGuard(ctx, address, purpose, policy_for(role, purpose, now))
 
 
 _METHOD_INTERACTIONS = {
@@ -74,7 +138,8 @@ def refusal_audit_event(request: Request, status: int, reason: str) -> dict[str,
     path = request.url.path.removeprefix("/fhir").strip("/").split("/")
     resource_type = path[0] if path and path[0][:1].isupper() else None
     interaction = _METHOD_INTERACTIONS.get(request.method, FhirInteraction.OPERATION)
-    record = AccessRecord(interaction, resource_type, status, detail=reason)
+    entities = (f"{path[0]}/{path[1]}",) if resource_type and len(path) > 1 and path[1] else ()
+    record = AccessRecord(interaction, resource_type, status, entities=entities, detail=reason)
     guard: TokenGuard | None = getattr(request.state, "guard", None)
     if guard is not None:
         return guard.audit_event(record)

@@ -4,6 +4,7 @@ and an NDJSON $import. Mounted before the generic /fhir routes so `$export` is n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -17,7 +18,7 @@ from carebridge.fhir.bulk_load import DeadLetter, LoadReport, Record, load_recor
 from carebridge.fhir.endpoints import parse_since, settings_of
 from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import NDJSON, fhir_response
-from carebridge.fhir.unit_of_work import Access, authorize, base_url, in_transaction
+from carebridge.fhir.unit_of_work import Access, authorize, base_url, guard_of, in_transaction
 from carebridge.fhir.validation import known_type
 from carebridge.kit.errors import (
     AppError,
@@ -50,22 +51,20 @@ def _export_request(request: Request, level: str, group_id: str | None = None) -
 
 
 async def _kick_off(request: Request, export: ExportRequest) -> Response:
-    access = _export_access(request)
+    access = Access(Interaction.SEARCH_SYSTEM)
+    scoped = replace(export, scope=authorize(request, access), owner=_owner(request))
     job_id = await in_transaction(
-        request, access, lambda store: bulk_export.kick_off(store.conn, export)
+        request, access, lambda store: bulk_export.kick_off(store.conn, scoped)
     )
     schedule_export(request.app.state, job_id, base_url(request))
     status_url = f"{base_url(request)}/$export-poll-status/{job_id}"
     return Response(status_code=202, headers={"Content-Location": status_url})
 
 
-def _export_access(request: Request) -> Access:
-    """Export runs in the background over the whole store: it needs a system-level search scope
-    on every type (`system/*.s` or `user/*.s`) and no patient context."""
-    access = Access(Interaction.SEARCH_SYSTEM)
-    if not authorize(request, access).unrestricted:
-        raise AppError(403, "forbidden", "bulk export needs an unrestricted read scope")
-    return access
+def _owner(request: Request) -> str:
+    """Export jobs run in the background with their requester's scope (what they may see, in
+    SQL, as for a search); only the requester may poll, cancel and download."""
+    return guard_of(request).principal()
 
 
 def schedule_export(state: object, job_id: str, fhir_base: str) -> None:
@@ -99,7 +98,7 @@ async def export_group(request: Request, group_id: str) -> Response:
 async def export_status(request: Request, job_id: str) -> Response:
     access = Access(Interaction.OPERATION)
     job = await in_transaction(
-        request, access, lambda store: bulk_export.job_row(store.conn, job_id)
+        request, access, lambda store: bulk_export.job_row(store.conn, job_id, _owner(request))
     )
     status, manifest, progress = bulk_export.manifest_or_progress(job)
     if status == 200:
@@ -113,13 +112,15 @@ async def export_status(request: Request, job_id: str) -> Response:
 @router.delete("/$export-poll-status/{job_id}")
 async def export_cancel(request: Request, job_id: str) -> Response:
     authorize(request, Access(Interaction.OPERATION))
-    bulk_export.cancel(request.app.state.engine, job_id, _export_dir(request))
+    bulk_export.cancel(request.app.state.engine, job_id, _export_dir(request), _owner(request))
     return Response(status_code=202)
 
 
 @router.get("/$export-file/{job_id}/{file_name}")
 async def export_file(request: Request, job_id: str, file_name: str) -> Response:
     authorize(request, Access(Interaction.OPERATION))
+    with request.app.state.engine.connect() as conn:
+        bulk_export.job_row(conn, job_id, _owner(request))
     path = _export_dir(request) / job_id / file_name
     if "/" in file_name or ".." in file_name or not path.is_file():
         raise NotFoundError(f"no export file {job_id}/{file_name}")

@@ -17,8 +17,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, and_, false, select, update
 
+from carebridge.fhir.guard import UNRESTRICTED, AccessScope, scope_from_json, scope_to_json
 from carebridge.fhir.search.dates import instant_text
 from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.tables import bulk_job, resource, search_reference
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import InvalidRequestError, NotFoundError
@@ -34,6 +36,8 @@ class ExportRequest:
     since: datetime | None
     group_id: str | None
     request_url: str
+    scope: AccessScope = UNRESTRICTED  # the requester's: the export shows only what they may see
+    owner: str = ""  # the requester (guard principal): only they may poll and download
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,13 +46,21 @@ class ExportRequest:
             "since": self.since.isoformat() if self.since else None,
             "group_id": self.group_id,
             "request_url": self.request_url,
+            "scope": scope_to_json(self.scope),
+            "owner": self.owner,
         }
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> ExportRequest:
         since = datetime.fromisoformat(data["since"]) if data.get("since") else None
         return ExportRequest(
-            data["level"], tuple(data["types"]), since, data.get("group_id"), data["request_url"]
+            data["level"],
+            tuple(data["types"]),
+            since,
+            data.get("group_id"),
+            data["request_url"],
+            scope_from_json(data.get("scope")),
+            data.get("owner", ""),
         )
 
 
@@ -69,11 +81,12 @@ def kick_off(conn: Connection, request: ExportRequest) -> str:
     return job_id
 
 
-def job_row(conn: Connection, job_id: str) -> dict[str, Any]:
+def job_row(conn: Connection, job_id: str, owner: str | None = None) -> dict[str, Any]:
+    """The job; 404 when it does not exist or (with `owner`) belongs to someone else."""
     row = conn.execute(
         select(bulk_job).where(bulk_job.c.id == job_id, bulk_job.c.kind == "export")
     ).first()
-    if row is None:
+    if row is None or (owner is not None and (row.request or {}).get("owner", "") != owner):
         raise NotFoundError(f"no export job {job_id}")
     return dict(row._mapping)
 
@@ -87,9 +100,9 @@ def pending_jobs(conn: Connection) -> list[str]:
     return [r.id for r in rows]
 
 
-def cancel(engine: Engine, job_id: str, export_dir: Path) -> None:
+def cancel(engine: Engine, job_id: str, export_dir: Path, owner: str | None = None) -> None:
     with engine.begin() as conn:
-        job_row(conn, job_id)
+        job_row(conn, job_id, owner)
         conn.execute(bulk_job.delete().where(bulk_job.c.id == job_id))
     shutil.rmtree(export_dir / job_id, ignore_errors=True)
 
@@ -167,6 +180,7 @@ def _write_type(conn: Connection, request: ExportRequest, res_type: str, path: P
         statement = statement.where(resource.c.last_updated >= request.since)
     if request.level != "system":
         statement = statement.where(_in_patient_compartments(conn, request, res_type))
+    statement = statement.where(*scope_conditions(request.scope, [res_type]))
     count = 0
     with path.open("wb") as handle:
         result = conn.execution_options(stream_results=True, yield_per=2000).execute(

@@ -120,6 +120,18 @@ COLUMNS = {
     "quantity": ("value", "system", "code", "unit"),
     "number": ("value",),
     "uri": ("value",),
+    "consent": (
+        "patient_id",
+        "depth",
+        "effect",
+        "actor_type",
+        "actor_id",
+        "purpose",
+        "class_type",
+        "start",
+        "end",
+        "recorded",
+    ),
 }
 
 
@@ -143,9 +155,19 @@ def collect(
                     (pk, res_type, p, _sqlite_datetime(s), _sqlite_datetime(e))
                     for p, s, e in table_rows
                 )
+            elif name == "consent":
+                out.extend(
+                    (pk, res_type, "rule", *_consent_values(row, sqlite)) for row in table_rows
+                )
             else:
                 out.extend((pk, res_type, *row) for row in table_rows)
     return batches
+
+
+def _consent_values(row: tuple[Any, ...], sqlite: bool) -> tuple[Any, ...]:
+    if not sqlite:
+        return row
+    return (*row[:7], *(_sqlite_datetime(d) for d in row[7:]))
 
 
 def insert_index_rows(conn: Connection, items: Iterable[tuple[int, str, IndexRows]]) -> None:

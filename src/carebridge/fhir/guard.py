@@ -9,6 +9,7 @@ gets back an `AccessScope` that the store applies inside SQL, and hands the guar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -54,25 +55,107 @@ _PERMISSION = {
 
 
 @dataclass(frozen=True)
+class Relationship:
+    """Data that ties a patient to an actor: a `res_type` resource whose `patient_param`
+    references the patient (None: the resource is the Patient itself) and whose `actor_param`
+    references the actor (a CareTeam's participant, a Coverage's payor, ...)."""
+
+    res_type: str
+    patient_param: str | None
+    actor_param: str
+
+
+@dataclass(frozen=True)
+class PatientPolicy:
+    """Which patients' data a user may see, decided per patient and type in SQL.
+
+    `actors` are the references that stand for the caller (its Practitioner, PractitionerRoles,
+    Organizations, CareTeams). A patient is *related* when a `relationships` resource links them
+    to one of the actors, or when one of the patient's Consents permits one of the actors by
+    name. For a related patient, the patient's active Consent rules decide per resource type
+    (deepest matching provision of the most recent Consent, consent_rules.py) for `purpose`
+    at time `at`; with no matching rule, `default_permit` decides (opt-out: True, opt-in: False).
+    `override` (break the glass, purpose ETREAT) makes every patient visible; it is audited.
+    `hidden_types` are never visible under a policy.
+    """
+
+    actors: frozenset[tuple[str, str]]
+    purpose: str
+    default_permit: bool
+    relationships: tuple[Relationship, ...]
+    at: datetime
+    override: bool = False
+    hidden_types: frozenset[str] = frozenset({"AuditEvent"})  # admins' and the patient's only
+
+
+@dataclass(frozen=True)
 class AccessScope:
     """What the caller may see, applied by the store in SQL on every read and search.
 
     `patient_id` confines results to that patient's compartment (SMART `patient/` scopes).
     `resource_types` is the set of types the caller may read (None: every type).
+    `policy` confines patient data to the patients (and types) a user's role and the patients'
+    Consents allow.
     """
 
     patient_id: str | None = None
     resource_types: frozenset[str] | None = None
+    policy: PatientPolicy | None = None
 
     @property
     def unrestricted(self) -> bool:
-        return self.patient_id is None and self.resource_types is None
+        return self.patient_id is None and self.resource_types is None and self.policy is None
 
     def allows_type(self, resource_type: str) -> bool:
         return self.resource_types is None or resource_type in self.resource_types
 
 
 UNRESTRICTED = AccessScope()
+
+
+def scope_to_json(scope: AccessScope) -> dict[str, Any]:
+    """An AccessScope as JSON, so a background job (bulk export) enforces its requester's."""
+    policy = scope.policy
+    return {
+        "patient_id": scope.patient_id,
+        "resource_types": sorted(scope.resource_types)
+        if scope.resource_types is not None
+        else None,
+        "policy": None
+        if policy is None
+        else {
+            "actors": sorted(list(a) for a in policy.actors),
+            "purpose": policy.purpose,
+            "default_permit": policy.default_permit,
+            "relationships": [
+                [r.res_type, r.patient_param, r.actor_param] for r in policy.relationships
+            ],
+            "at": policy.at.isoformat(),
+            "override": policy.override,
+            "hidden_types": sorted(policy.hidden_types),
+        },
+    }
+
+
+def scope_from_json(data: dict[str, Any] | None) -> AccessScope:
+    if not data:
+        return UNRESTRICTED
+    types = data.get("resource_types")
+    raw = data.get("policy")
+    policy = None
+    if raw is not None:
+        policy = PatientPolicy(
+            actors=frozenset((a[0], a[1]) for a in raw["actors"]),
+            purpose=raw["purpose"],
+            default_permit=raw["default_permit"],
+            relationships=tuple(Relationship(*r) for r in raw["relationships"]),
+            at=datetime.fromisoformat(raw["at"]),
+            override=raw["override"],
+            hidden_types=frozenset(raw["hidden_types"]),
+        )
+    return AccessScope(
+        data.get("patient_id"), frozenset(types) if types is not None else None, policy
+    )
 
 
 @dataclass(frozen=True)
@@ -96,4 +179,8 @@ class Guard(Protocol):
 
     def audit_event(self, record: AccessRecord) -> dict[str, Any]:
         """The AuditEvent resource for `record`."""
+        ...
+
+    def principal(self) -> str:
+        """Who is asking (client and user), to tie a background job to its requester."""
         ...

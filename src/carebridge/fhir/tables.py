@@ -4,6 +4,8 @@
 - `resource_history`: every superseded version; current + history together are the full history.
 - `search_*`: one table per search parameter type, filled at write time from the R4 definitions;
   rows point at `resource.pk`, so an update replaces a resource's rows in one statement per table.
+- `search_consent`: the rules of active patient-privacy Consents (search/consent_rules.py), kept
+  with the index so access policies are evaluated in SQL.
 - `urn_alias`: `urn:uuid:` fullUrls seen in Bundles -> the resource they created, so references
   across Bundles resolve and re-loading a Bundle updates instead of duplicating (ADR 0003).
 - `bulk_job`: asynchronous $export jobs.
@@ -121,6 +123,21 @@ search_uri = _index_table(
     lookup=("value",),
 )
 
+search_consent = _index_table(
+    "search_consent",
+    Column("patient_id", String(64), nullable=False),
+    Column("depth", Integer, nullable=False),
+    Column("effect", String(8), nullable=False),
+    Column("actor_type", String(64), nullable=True),
+    Column("actor_id", String(64), nullable=True),
+    Column("purpose", String(32), nullable=True),
+    Column("class_type", String(64), nullable=True),
+    Column("start", DateTime, nullable=False),
+    Column("end", DateTime, nullable=False),
+    Column("recorded", DateTime, nullable=False),
+    lookup=("patient_id",),
+)
+
 INDEX_TABLES = {
     "token": search_token,
     "string": search_string,
@@ -129,6 +146,7 @@ INDEX_TABLES = {
     "quantity": search_quantity,
     "number": search_number,
     "uri": search_uri,
+    "consent": search_consent,  # not a search parameter type: Consent rules for access
 }
 
 urn_alias = Table(

@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from carebridge.fhir.search.consent_rules import ConsentRow, consent_rows
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
 from carebridge.fhir.search.fhirpath import Member
 from carebridge.fhir.search.parameters import SearchParam, registry
@@ -53,6 +54,7 @@ class IndexRows:
     quantity: list[QuantityRow] = field(default_factory=list)
     number: list[NumberRow] = field(default_factory=list)
     uri: list[UriRow] = field(default_factory=list)
+    consent: list[ConsentRow] = field(default_factory=list)  # Consent rules (consent_rules.py)
 
 
 def index_rows(resource: dict[str, Any]) -> IndexRows:
@@ -64,6 +66,8 @@ def index_rows(resource: dict[str, Any]) -> IndexRows:
         values = [v for path in param.paths for v in path.evaluate(resource)]
         if values:
             _ROW_BUILDERS[param.type](param, values, rows)
+    if resource["resourceType"] == "Consent":
+        rows.consent = consent_rows(resource, registry().resource_types)
     _dedupe(rows)
     return rows
 

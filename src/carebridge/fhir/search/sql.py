@@ -31,6 +31,7 @@ from sqlalchemy import (
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.policy_sql import policy_condition
 from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
 from carebridge.fhir.search.values import (
     next_prefix,
@@ -71,43 +72,51 @@ def compile_query(query: SearchQuery, base_url: str, scope: AccessScope = UNREST
     conditions.extend(scope_conditions(scope, query.resource_types))
     ordered = sorted(query.criteria, key=_selectivity_rank)
     for position, criterion in enumerate(ordered):
-        conditions.append(criterion_condition(criterion, base_url, drive=position == 0))
+        conditions.append(
+            criterion_condition(criterion, base_url, drive=position == 0, scope=scope)
+        )
     return Compiled(and_(*conditions), _order_by(query.sort))
 
 
-def scope_conditions(scope: AccessScope, types: Sequence[str] = ()) -> list[ColumnElement[bool]]:
-    """What an access scope adds to any statement over `resource` (enforced in SQL, not Python).
+def scope_conditions(
+    scope: AccessScope, types: Sequence[str] = (), row: Any = resource
+) -> list[ColumnElement[bool]]:
+    """What an access scope adds to any statement over `row` (`resource` or an alias of it);
+    enforced in SQL, not Python.
 
     Types outside the scope's readable types are excluded. With a patient context, resources of
     types in the Patient compartment (R4 CompartmentDefinition `patient`) must reference that
     patient through one of the compartment's parameters; the Patient itself is its own
     compartment; types outside the compartment definition (Medication, Organization, ...) are
-    not patient data and follow the type rule only.
+    not patient data and follow the type rule only. A user's policy (roles and Consent) adds
+    `policy_condition`.
     """
     conditions: list[ColumnElement[bool]] = []
     if scope.resource_types is not None:
-        conditions.append(resource.c.res_type.in_(sorted(scope.resource_types)))
+        conditions.append(row.c.res_type.in_(sorted(scope.resource_types)))
     if scope.patient_id is not None:
-        conditions.append(_patient_compartment(scope.patient_id, types))
+        conditions.append(_patient_compartment(scope.patient_id, types, row))
+    if scope.policy is not None:
+        conditions.append(policy_condition(scope.policy, types, row))
     return conditions
 
 
-def _patient_compartment(patient_id: str, types: Sequence[str]) -> ColumnElement[bool]:
+def _patient_compartment(patient_id: str, types: Sequence[str], row: Any) -> ColumnElement[bool]:
     members = patient_compartment()
     wanted = {t: members[t] for t in (types or members) if t in members and t != "Patient"}
     ref = INDEX_TABLES["reference"]
-    own = and_(resource.c.res_type == "Patient", resource.c.res_id == patient_id)
+    own = and_(row.c.res_type == "Patient", row.c.res_id == patient_id)
     parts = [own]
     if wanted:
         by_type = [and_(ref.c.res_type == t, ref.c.param.in_(p)) for t, p in sorted(wanted.items())]
         linked = select(ref.c.res_pk).where(
             ref.c.target_type == "Patient", ref.c.target_id == patient_id, or_(*by_type)
         )
-        parts.append(resource.c.pk.in_(linked))
+        parts.append(row.c.pk.in_(linked))
     if not types:
-        parts.append(resource.c.res_type.not_in(sorted(members)))
+        parts.append(row.c.res_type.not_in(sorted(members)))
     elif outside := [t for t in types if t not in members]:
-        parts.append(resource.c.res_type.in_(outside))
+        parts.append(row.c.res_type.in_(outside))
     return or_(*parts)
 
 
@@ -126,9 +135,14 @@ def _selectivity_rank(criterion: Criterion) -> int:
 
 
 def criterion_condition(
-    criterion: Criterion, base_url: str, *, drive: bool = False
+    criterion: Criterion,
+    base_url: str,
+    *,
+    drive: bool = False,
+    scope: AccessScope = UNRESTRICTED,
 ) -> ColumnElement[bool]:
-    """The condition on `resource` that `criterion` imposes (values OR-ed)."""
+    """The condition on `resource` that `criterion` imposes (values OR-ed). Resources a chain or
+    `_has` looks through must be within `scope` too, or their existence would leak."""
     if criterion.special == "_id":
         return _id_condition(criterion)
     if criterion.special == "_lastUpdated":
@@ -139,21 +153,21 @@ def criterion_condition(
             )
         )
     if criterion.special == "_has":
-        return _has_condition(criterion, base_url)
+        return _has_condition(criterion, base_url, scope)
     table = INDEX_TABLES[criterion.type]
-    scope = and_(table.c.param == criterion.code, _type_scope(table, criterion))
+    rows = and_(table.c.param == criterion.code, _type_scope(table, criterion))
     if criterion.modifier == "missing":
-        probe = exists().where(table.c.res_pk == resource.c.pk, scope)
+        probe = exists().where(table.c.res_pk == resource.c.pk, rows)
         return not_(probe) if criterion.values[0] == "true" else probe
     if criterion.chain:
-        match = _chain_condition(criterion, table, base_url)
+        match = _chain_condition(criterion, table, base_url, scope)
     else:
         match = or_(*(_value_condition(criterion, table, v, base_url) for v in criterion.values))
     if criterion.modifier == "not":
-        return resource.c.pk.not_in(select(table.c.res_pk).where(scope, match))
+        return resource.c.pk.not_in(select(table.c.res_pk).where(rows, match))
     if drive:
-        return resource.c.pk.in_(select(table.c.res_pk).where(scope, match))
-    return exists().where(table.c.res_pk == resource.c.pk, scope, match)
+        return resource.c.pk.in_(select(table.c.res_pk).where(rows, match))
+    return exists().where(table.c.res_pk == resource.c.pk, rows, match)
 
 
 def _type_scope(table: object, criterion: Criterion) -> ColumnElement[bool]:
@@ -242,7 +256,9 @@ def _on_this_server(c: Any, base: str) -> ColumnElement[bool]:
     )
 
 
-def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnElement[bool]:
+def _chain_condition(
+    criterion: Criterion, table: object, base: str, scope: AccessScope
+) -> ColumnElement[bool]:
     """References whose target (of one of the chain's types) matches that type's criterion."""
     c = table.c  # type: ignore[attr-defined]
     alternatives = []
@@ -250,13 +266,16 @@ def _chain_condition(criterion: Criterion, table: object, base: str) -> ColumnEl
         target = resource.alias()
         condition = _rebind(criterion_condition(inner, base, drive=True), target)
         matches = select(target.c.res_id).where(
-            target.c.res_type == inner.resource_type, target.c.deleted == false(), condition
+            target.c.res_type == inner.resource_type,
+            target.c.deleted == false(),
+            condition,
+            *scope_conditions(scope, [inner.resource_type], target),
         )
         alternatives.append(and_(c.target_type == inner.resource_type, c.target_id.in_(matches)))
     return and_(or_(*alternatives), _on_this_server(c, base))
 
 
-def _has_condition(criterion: Criterion, base: str) -> ColumnElement[bool]:
+def _has_condition(criterion: Criterion, base: str, scope: AccessScope) -> ColumnElement[bool]:
     """Resources referred to, through `criterion.param`, by a resource matching the inner
     criterion (`_has`, search.html#has)."""
     assert criterion.param is not None
@@ -267,6 +286,7 @@ def _has_condition(criterion: Criterion, base: str) -> ColumnElement[bool]:
         source.c.res_type == inner.resource_type,
         source.c.deleted == false(),
         _rebind(criterion_condition(inner, base, drive=True), source),
+        *scope_conditions(scope, [inner.resource_type], source),
     )
     targets = select(ref.c.target_id).where(
         ref.c.param == criterion.param.code,

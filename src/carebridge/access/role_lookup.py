@@ -1,0 +1,102 @@
+"""Read a user's role from the FHIR data its `fhirUser` points at (roles.py has the rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+
+from carebridge.access.roles import (
+    EMERGENCY_TREAT,
+    OPERATIONS,
+    PAYMENT,
+    PAYMENT_LINKS,
+    TREAT,
+    TREATMENT_LINKS,
+    Role,
+    is_payer,
+    practitioner_actors,
+    reference_key,
+)
+from carebridge.fhir.search.parse import parse_search
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.tables import resource, search_reference
+
+_MAX_ROLES = 200
+
+
+@dataclass(frozen=True)
+class ConsentDefaults:
+    """Deployment choice per purpose (docs/security.md): opt-in shares a patient's data only
+    under a Consent that permits it; opt-out shares it with the care team unless denied."""
+
+    treatment_opt_in: bool = False
+    payment_opt_in: bool = True
+
+
+def resolve_role(
+    conn: Connection, fhir_user: str, defaults: ConsentDefaults, at: datetime
+) -> Role | None:
+    """The role of a user (None for a patient or an unreadable reference)."""
+    key = reference_key(fhir_user)
+    if key is None or key[0] == "Patient":
+        return None
+    store = FhirStore(conn)
+    rtype, rid = key
+    if rtype in ("Practitioner", "PractitionerRole"):
+        actors = practitioner_actors(key, _practitioner_roles(store, key), at)
+        return Role(
+            "clinician",
+            actors | _care_teams(conn, actors),
+            (TREAT, EMERGENCY_TREAT),
+            TREATMENT_LINKS,
+            defaults.treatment_opt_in,
+        )
+    if rtype == "Organization":
+        found = store.find("Organization", rid)
+        if found is not None and is_payer(found.content):
+            return Role("payer", frozenset({key}), (PAYMENT, OPERATIONS), PAYMENT_LINKS, True)
+        actors = frozenset({key})
+        return Role(
+            "provider-organization",
+            actors | _care_teams(conn, actors),
+            (TREAT,),
+            TREATMENT_LINKS,
+            defaults.treatment_opt_in,
+        )
+    return Role("related-person", frozenset({key}), (TREAT,), (), True)
+
+
+def _practitioner_roles(store: FhirStore, key: tuple[str, str]) -> list[dict[str, Any]]:
+    if key[0] == "PractitionerRole":
+        found = store.find(*key)
+        return [found.content] if found is not None and found.content else []
+    query = parse_search(
+        ["PractitionerRole"], [("practitioner", f"Practitioner/{key[1]}"), ("_count", "200")]
+    )
+    page = store.search(query)
+    return [m.content for m in page.matches[:_MAX_ROLES] if m.content]
+
+
+def _care_teams(conn: Connection, actors: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    """CareTeams any of `actors` takes part in: a consent or relationship may name the team."""
+    ref = search_reference
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in actors:
+        by_type.setdefault(rtype, []).append(rid)
+    rows = conn.execute(
+        select(resource.c.res_id)
+        .join(ref, ref.c.res_pk == resource.c.pk)
+        .where(
+            ref.c.res_type == "CareTeam",
+            ref.c.param == "participant",
+            or_(
+                *(and_(ref.c.target_type == t, ref.c.target_id.in_(i)) for t, i in by_type.items())
+            ),
+            resource.c.deleted.is_(False),
+        )
+        .limit(_MAX_ROLES)
+    )
+    return frozenset(("CareTeam", r.res_id) for r in rows)
