@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carebridge.access import endpoints as access_endpoints
+from carebridge.access import sharing_endpoints
 from carebridge.access.auth import require
 from carebridge.access.guard import install_guard, refusal_audit_event
 from carebridge.access.scopes import Interaction as ScopeInteraction
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(bulk_endpoints.router, dependencies=protected)
     app.include_router(fhir_endpoints.router, dependencies=protected)
     app.include_router(device_endpoints.router, dependencies=protected)
+    app.include_router(sharing_endpoints.router, dependencies=protected)
     app.include_router(device_endpoints.readings_router)  # devices use their own credential
     feeds_admin = [*protected, Depends(require(ScopeInteraction.CREATE, "*"))]
     app.include_router(ingest_endpoints.router, dependencies=feeds_admin)
@@ -92,7 +94,7 @@ def _audit_refusal(request: Request, exc: AppError) -> None:
 def _audited_failure(request: Request, exc: AppError) -> bool:
     """Refused (401/403) FHIR requests always; any other failure of an authenticated one (a
     read of a resource outside the caller's view is a 404, and is audited as a failed read)."""
-    if not request.url.path.startswith("/fhir"):
+    if not request.url.path.startswith(("/fhir", "/patient")):
         return False
     if exc.status in (401, 403):
         return True

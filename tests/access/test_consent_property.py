@@ -161,9 +161,9 @@ def expected(persons: list[Person], user: str) -> set[str]:
     for index, person in enumerate(persons):
         pid = f"p{index}"
         active = [(n, tree) for n, (on, tree) in enumerate(person.consents) if on]
-        related = ((person.store == "store1") if user == "pharmacist" else person.payer) or any(
-            _named(tree, who) for _, tree in active
-        )
+        related = (
+            (person.store == "store1" or person.on_team) if user == "pharmacist" else person.payer
+        ) or any(_named(tree, who) for _, tree in active)
         if not related:
             continue
         for rtype in DATA_TYPES:

@@ -313,6 +313,21 @@ class FhirStore:
         keys = {(t, i, pk) for t, code, i, pk in rows if code in members.get(t, ())}
         return sorted(keys)
 
+    def patients_of(self, touched: Sequence[StoredResource]) -> set[str]:
+        """Ids of the patients whose compartment the `touched` resources are in (for audit)."""
+        members = patient_compartment()
+        found = {r.res_id for r in touched if r.res_type == "Patient"}
+        pks = [r.pk for r in touched if r.pk and r.res_type in members and r.res_type != "Patient"]
+        ref = search_reference
+        for start in range(0, len(pks), 500):
+            rows = self.conn.execute(
+                select(ref.c.res_type, ref.c.param, ref.c.target_id).where(
+                    ref.c.res_pk.in_(pks[start : start + 500]), ref.c.target_type == "Patient"
+                )
+            )
+            found.update(i for t, p, i in rows if i and p in members.get(t, ()))
+        return found
+
     def referenced_keys(self, pks: Sequence[int]) -> set[tuple[str, str]]:
         ref = search_reference
         found: set[tuple[str, str]] = set()

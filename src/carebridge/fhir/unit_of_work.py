@@ -82,7 +82,9 @@ async def in_transaction(request: Request, access: Access, work: Callable[[FhirS
     def run() -> T:
         with unit_of_work(request, scope) as store:
             result = work(store)
-            record = access_record(access, result, scope, request.url.query or None)
+            touched = _touched(result)[:_MAX_AUDITED_ENTITIES]
+            patients = store.patients_of(touched)
+            record = access_record(access, result, scope, request.url.query or None, patients)
             store.write([WriteOp(Method.POST, "AuditEvent", new_id(), guard.audit_event(record))])
             return result
 
@@ -90,12 +92,18 @@ async def in_transaction(request: Request, access: Access, work: Callable[[FhirS
 
 
 def access_record(
-    access: Access, result: Any, scope: AccessScope, query: str | None
+    access: Access,
+    result: Any,
+    scope: AccessScope,
+    query: str | None,
+    patients_touched: set[str] | None = None,
 ) -> AccessRecord:
-    """What the AuditEvent says was touched: references only, never content."""
+    """What the AuditEvent says was touched: references only, never content. The patients are
+    those whose compartment a touched resource is in (so a patient's access log shows a read of
+    their Observation)."""
     touched = _touched(result)
     references = tuple(dict.fromkeys(r.reference for r in touched))[:_MAX_AUDITED_ENTITIES]
-    patients = {r.res_id for r in touched if r.res_type == "Patient"}
+    patients = {r.res_id for r in touched if r.res_type == "Patient"} | (patients_touched or set())
     if scope.patient_id:
         patients.add(scope.patient_id)
     is_search = access.interaction in (Interaction.SEARCH_TYPE, Interaction.SEARCH_SYSTEM)
