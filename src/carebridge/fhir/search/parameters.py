@@ -26,7 +26,8 @@ INDEXED_TYPES = frozenset({"token", "string", "date", "reference", "quantity", "
 # 2 (2026-11): Timing indexed by its outer limits; ContactPoint values without a system; every
 #   word of a multi-word family name searchable; Patient.deceased indexed as false when absent;
 #   Reference.identifier indexed as a token under `<code>:identifier`.
-INDEX_VERSION = 2
+# 3 (2026-11): Consent rules kept beside the index (search_consent); migration 0005 fills them.
+INDEX_VERSION = 3
 
 
 @dataclass(frozen=True)
