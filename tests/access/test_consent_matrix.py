@@ -289,3 +289,50 @@ class TestOptInDeployment:
         app.state.engine.dispose()
         # p-open has no Consent (opt-in: hidden); p-payer-obs permits everyone at its base.
         assert found == {"Observation/obs-p-payer-obs"}
+
+
+class TestWritesStayInTheCallersView:
+    def observation(self, oid: str, pid: str) -> dict[str, Any]:
+        return {**clinical_data(pid)[0], "id": oid}
+
+    def put(self, client: TestClient, auth: dict[str, str], resource: dict[str, Any]) -> int:
+        path = f"/fhir/{resource['resourceType']}/{resource['id']}"
+        headers = {**auth, "content-type": "application/fhir+json"}
+        return client.put(path, json=resource, headers=headers).status_code
+
+    @pytest.mark.parametrize(
+        ("role", "pid", "status"),
+        [
+            ("patient", "p-open", 201),
+            ("patient", "p-team", 403),
+            ("pharmacist", "p-open", 201),
+            ("pharmacist", "p-optout", 403),
+            ("outsider", "p-open", 403),
+            ("break-glass", "p-open", 201),
+        ],
+    )
+    def test_a_new_resource_must_land_where_the_caller_may_see_it(
+        self, world: TestClient, settings: Settings, role: str, pid: str, status: int
+    ) -> None:
+        context, purpose = ROLES[role]
+        scope = context["scope"].replace(".rs", ".cruds")
+        extra = {k: v for k, v in context.items() if k != "scope"}
+        auth = bearer(settings, scope, **extra)
+        if purpose:
+            auth["X-Purpose-Of-Use"] = purpose
+        assert self.put(world, auth, self.observation(f"new-{pid}", pid)) == status
+        admin = bearer(settings, "system/*.rs")
+        stored = world.get(f"/fhir/Observation/new-{pid}", headers=admin).status_code
+        assert stored == (200 if status == 201 else 404)  # a refused write leaves nothing
+
+    def test_what_the_caller_cannot_see_cannot_be_changed_or_deleted(
+        self, world: TestClient, settings: Settings
+    ) -> None:
+        ann = bearer(settings, "patient/*.cruds", patient="p-open")
+        other = self.observation("obs-p-team", "p-open")  # would move it into ann's record
+        assert self.put(world, ann, other) == 404
+        deleted = world.delete("/fhir/Observation/obs-p-team", headers=ann)
+        assert deleted.status_code == 404
+        admin = bearer(settings, "system/*.rs")
+        kept = world.get("/fhir/Observation/obs-p-team", headers=admin).json()
+        assert kept["subject"] == {"reference": "Patient/p-team"}

@@ -36,7 +36,7 @@ from carebridge.fhir.search.sql import (
 )
 from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
 from carebridge.fhir.writer import BatchWriter, group_ids_by_type
-from carebridge.kit.errors import GoneError, NotFoundError
+from carebridge.kit.errors import ForbiddenError, GoneError, NotFoundError
 
 _MAX_INCLUDED = 5_000
 _ITERATE_DEPTH = 3
@@ -68,7 +68,25 @@ class FhirStore:
 
     # -- writes ---------------------------------------------------------------------------------
     def write(self, ops: Sequence[WriteOp], *, now: datetime | None = None) -> list[WriteResult]:
-        return BatchWriter(self.conn).write(ops, now=now)
+        """Write `ops`. Within a scope, a write must stay in the caller's view: what it replaces
+        or deletes must be visible to them (else 404, as for a read) and what it leaves must be
+        too (else 403); the caller's transaction then rolls back."""
+        if not self.scope.unrestricted:
+            for op in ops:
+                existing = self.find(op.res_type, op.res_id)
+                if existing is not None and not self._visible_or_deleted(existing):
+                    raise NotFoundError(f"{op.res_type}/{op.res_id} is not known")
+        results = BatchWriter(self.conn).write(ops, now=now)
+        if not self.scope.unrestricted:
+            for result in results:
+                stored = result.stored
+                if stored is not None and not stored.deleted:
+                    if not self.visible(stored.res_type, stored.res_id):
+                        raise ForbiddenError(
+                            f"{stored.res_type}/{stored.res_id} would be outside what this "
+                            "access token may see (patient context, role or Consent)"
+                        )
+        return results
 
     # -- reads ----------------------------------------------------------------------------------
     def find(self, res_type: str, res_id: str) -> StoredResource | None:

@@ -85,7 +85,8 @@ async def in_transaction(request: Request, access: Access, work: Callable[[FhirS
             touched = _touched(result)[:_MAX_AUDITED_ENTITIES]
             patients = store.patients_of(touched)
             record = access_record(access, result, scope, request.url.query or None, patients)
-            store.write([WriteOp(Method.POST, "AuditEvent", new_id(), guard.audit_event(record))])
+            audit = WriteOp(Method.POST, "AuditEvent", new_id(), guard.audit_event(record))
+            FhirStore(store.conn, store.base_url).write([audit])  # the server's own record
             return result
 
     return await run_in_threadpool(run)

@@ -73,6 +73,11 @@ class NotFoundError(AppError):
         super().__init__(404, "not-found", message)
 
 
+class ForbiddenError(AppError):
+    def __init__(self, message: str):
+        super().__init__(403, "forbidden", message)
+
+
 class GoneError(AppError):
     def __init__(self, message: str):
         super().__init__(410, "deleted", message)
