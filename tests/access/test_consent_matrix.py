@@ -336,3 +336,14 @@ class TestWritesStayInTheCallersView:
         admin = bearer(settings, "system/*.rs")
         kept = world.get("/fhir/Observation/obs-p-team", headers=admin).json()
         assert kept["subject"] == {"reference": "Patient/p-team"}
+
+
+def test_a_role_change_applies_to_the_next_request(world: TestClient, settings: Settings) -> None:
+    pharmacist = headers_for(settings, "pharmacist")
+    assert world.get("/fhir/Observation/obs-p-open", headers=pharmacist).status_code == 200
+    admin = bearer(settings, "system/*.cruds")
+    assert world.delete("/fhir/PractitionerRole/role-pharm", headers=admin).status_code in (
+        200,
+        204,
+    )
+    assert world.get("/fhir/Observation/obs-p-open", headers=pharmacist).status_code == 404

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carebridge.access.audit import Actor, audit_event
 from carebridge.access.auth import access_context, authorize
-from carebridge.access.role_lookup import ConsentDefaults, resolve_role
+from carebridge.access.role_lookup import ConsentDefaults, RoleCache
 from carebridge.access.roles import (
     EMERGENCY_TREAT,
     PurposeError,
@@ -37,6 +37,7 @@ from carebridge.kit.errors import AppError
 
 SERVER_NAME = "carebridge"
 PURPOSE_HEADER = "x-purpose-of-use"
+ROLES = RoleCache()
 _READS = (Interaction.READ, Interaction.SEARCH)
 
 
@@ -113,7 +114,7 @@ def _with_role(
     )
     now = utc_now()
     with request.app.state.engine.connect() as conn:
-        role = resolve_role(conn, ctx.fhir_user, defaults, now)
+        role = ROLES.get(conn, ctx.fhir_user, defaults, now)
     if role is None:
         return TokenGuard(ctx, address, requested)
     try:

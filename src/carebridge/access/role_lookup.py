@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from carebridge.access.roles import (
     EMERGENCY_TREAT,
@@ -25,6 +27,7 @@ from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_reference
 
 _MAX_ROLES = 200
+_ROLE_DATA = ("PractitionerRole", "CareTeam", "Organization", "Practitioner")
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,42 @@ def _care_teams(conn: Connection, actors: frozenset[tuple[str, str]]) -> frozens
         .limit(_MAX_ROLES)
     )
     return frozenset(("CareTeam", r.res_id) for r in rows)
+
+
+class RoleCache:
+    """Roles per user, valid while the data they are read from is unchanged.
+
+    A role costs a few queries; every request needs one. The cache key includes the newest
+    `last_updated` of PractitionerRole, CareTeam, Organization and Practitioner resources (one
+    indexed lookup per type), so any change to that data (deletes included: they bump
+    `last_updated`) is seen by the next request.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._roles: OrderedDict[tuple[Any, ...], Role | None] = OrderedDict()
+
+    def get(
+        self, conn: Connection, fhir_user: str, defaults: ConsentDefaults, at: datetime
+    ) -> Role | None:
+        minute = at.replace(second=0, microsecond=0)  # role periods are checked each minute
+        key = (str(conn.engine.url), fhir_user, defaults, minute, _watermark(conn))
+        with self._lock:
+            if key in self._roles:
+                self._roles.move_to_end(key)
+                return self._roles[key]
+        role = resolve_role(conn, fhir_user, defaults, at)
+        with self._lock:
+            self._roles[key] = role
+            while len(self._roles) > self._size:
+                self._roles.popitem(last=False)
+        return role
+
+
+def _watermark(conn: Connection) -> tuple[Any, ...]:
+    latest = [
+        select(func.max(resource.c.last_updated)).where(resource.c.res_type == t).scalar_subquery()
+        for t in _ROLE_DATA
+    ]
+    return tuple(conn.execute(select(*latest)).one())

@@ -80,12 +80,13 @@ class FhirStore:
         if not self.scope.unrestricted:
             for result in results:
                 stored = result.stored
-                if stored is not None and not stored.deleted:
-                    if not self.visible(stored.res_type, stored.res_id):
-                        raise ForbiddenError(
-                            f"{stored.res_type}/{stored.res_id} would be outside what this "
-                            "access token may see (patient context, role or Consent)"
-                        )
+                if stored is None or stored.deleted:
+                    continue
+                if not self.visible(stored.res_type, stored.res_id):
+                    raise ForbiddenError(
+                        f"{stored.res_type}/{stored.res_id} would be outside what this "
+                        "access token may see (patient context, role or Consent)"
+                    )
         return results
 
     # -- reads ----------------------------------------------------------------------------------

@@ -19,12 +19,26 @@ The deciding rule is the deepest matching provision of the most recent Consent
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
+from carebridge.fhir.search.json_list import InJsonList
 from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
@@ -76,41 +90,63 @@ def _allowed(
 
 
 def _related(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
-    links = [_linked_by(rel, policy, patient) for rel in policy.relationships]
+    own_links = [r for r in policy.relationships if r.patient_param is None]
+    other_links = [r for r in policy.relationships if r.patient_param is not None]
+    checks = []
+    if own_links:
+        checks.append(_linked_as_patient(own_links, policy, patient))
+    if other_links:
+        checks.append(_linked_by(other_links, policy, patient))
     rule = search_consent.alias("named_rule")
-    named = exists().where(
-        rule.c.res_type == "Consent",
-        rule.c.param == "rule",
-        rule.c.patient_id == patient,
-        rule.c.effect == _PERMIT,
-        _is_actor(policy, rule.c.actor_type, rule.c.actor_id),
-        rule.c.start <= policy.at,
-        rule.c.end >= policy.at,
+    checks.append(
+        exists().where(
+            rule.c.res_type == "Consent",
+            rule.c.param == "rule",
+            rule.c.patient_id == patient,
+            rule.c.effect == _PERMIT,
+            _is_actor(policy, rule.c.actor_type, rule.c.actor_id),
+            rule.c.start <= policy.at,
+            rule.c.end >= policy.at,
+        )
     )
-    return or_(*links, named)
+    return or_(*checks)
+
+
+def _linked_as_patient(
+    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """The Patient resource itself names one of the actors (managing organisation, GP)."""
+    own = resource.alias("related_patient")
+    actor = search_reference.alias("patient_actor")
+    return exists().where(
+        own.c.res_type == "Patient",
+        own.c.res_id == patient,
+        actor.c.res_pk == own.c.pk,
+        actor.c.param.in_(sorted({r.actor_param for r in links})),
+        _is_actor(policy, actor.c.target_type, actor.c.target_id),
+    )
 
 
 def _linked_by(
-    rel: Relationship, policy: PatientPolicy, patient: ColumnElement[str]
+    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
 ) -> ColumnElement[bool]:
-    actor = search_reference.alias(f"actor_{rel.res_type}_{rel.actor_param}".replace("-", "_"))
-    if rel.patient_param is None:  # the Patient resource names the actor itself
-        own = resource.alias("related_patient")
-        return exists().where(
-            own.c.res_type == "Patient",
-            own.c.res_id == patient,
-            actor.c.res_pk == own.c.pk,
-            actor.c.param == rel.actor_param,
-            _is_actor(policy, actor.c.target_type, actor.c.target_id),
+    """A resource (CareTeam, Coverage, ...) references the patient and one of the actors."""
+    subject = search_reference.alias("link_subject")
+    actor = search_reference.alias("link_actor")
+    kinds = [
+        and_(
+            subject.c.res_type == r.res_type,
+            subject.c.param == r.patient_param,
+            actor.c.param == r.actor_param,
         )
-    subject = search_reference.alias(f"subject_{rel.res_type}_{rel.patient_param}")
+        for r in links
+    ]
     return exists().where(
-        subject.c.res_type == rel.res_type,
-        subject.c.param == rel.patient_param,
         subject.c.target_type == "Patient",
         subject.c.target_id == patient,
+        subject.c.res_type.in_(sorted({r.res_type for r in links})),
         actor.c.res_pk == subject.c.res_pk,
-        actor.c.param == rel.actor_param,
+        or_(*kinds),
         _is_actor(policy, actor.c.target_type, actor.c.target_id),
     )
 
@@ -145,9 +181,9 @@ def _is_actor(
     type_column: ColumnElement[str | None],
     id_column: ColumnElement[str | None],
 ) -> ColumnElement[bool]:
-    by_type: dict[str, list[str]] = {}
-    for rtype, rid in sorted(policy.actors):
-        by_type.setdefault(rtype, []).append(rid)
-    if not by_type:
+    """`Type/id` of the row is one of the policy's actors: the actors travel as one bound JSON
+    list, so the statement's size does not grow with a user's CareTeams and Organizations."""
+    if not policy.actors:
         return false()
-    return or_(*(and_(type_column == t, id_column.in_(ids)) for t, ids in by_type.items()))
+    keys = json.dumps(sorted(f"{t}/{i}" for t, i in policy.actors))
+    return InJsonList(type_column + "/" + id_column, bindparam(None, keys, type_=String()))
