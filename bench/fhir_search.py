@@ -37,8 +37,8 @@ from sqlalchemy import Engine, false, func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import access_population
-from carebridge.access.guard import TokenGuard
-from carebridge.access.role_lookup import ConsentDefaults, resolve_role
+from carebridge.access.guard import ROLES, TokenGuard
+from carebridge.access.role_lookup import ConsentDefaults
 from carebridge.access.roles import choose_purpose, policy_for
 from carebridge.access.scopes import parse_scopes
 from carebridge.access.service import token_issuer
@@ -140,7 +140,7 @@ class Caller:
             return TokenGuard(self.ctx)
         now = utc_now()
         with self.engine.connect() as conn:
-            role = resolve_role(conn, self.ctx.fhir_user, self.defaults, now)
+            role = ROLES.get(conn, self.ctx.fhir_user, self.defaults, now)
         if role is None:
             return TokenGuard(self.ctx)
         purpose = choose_purpose(role, None)

@@ -213,4 +213,9 @@ def test_search_returns_exactly_what_the_policy_allows(
     for rtype in DATA_TYPES:
         found |= visible_ids(app_client, auth, f"/fhir/{rtype}")
     found = {k for k in found if k.split("/")[0] in DATA_TYPES}
-    assert found == expected(persons, user)
+    allowed = expected(persons, user)
+    assert found == allowed
+    for index in range(len(persons)):  # searches pinned to one patient are decided once
+        pid = f"p{index}"
+        pinned = visible_ids(app_client, auth, "/fhir/Condition", patient=pid)
+        assert pinned == {k for k in allowed if k == f"Condition/cond-{pid}"}

@@ -129,12 +129,14 @@ def choose_purpose(role: Role, requested: str | None) -> str:
 
 
 def policy_for(role: Role, purpose: str, at: datetime) -> PatientPolicy:
-    """The policy the store enforces for `role` acting for `purpose`."""
+    """The policy the store enforces for `role` acting for `purpose`. Consent periods are
+    checked to the minute, so a user's requests within a minute share one policy (and the
+    store's compiled condition for it)."""
     return PatientPolicy(
         actors=role.actors,
         purpose=purpose,
         default_permit=not role.opt_in,
         relationships=role.links,
-        at=at,
+        at=at.replace(second=0, microsecond=0),
         override=purpose == EMERGENCY_TREAT,
     )

@@ -27,7 +27,8 @@ from sqlalchemy import (
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.records import HistoryPage, SearchPage, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.parameters import patient_compartment
-from carebridge.fhir.search.query import Include, SearchQuery
+from carebridge.fhir.search.policy_sql import PINNED_PATIENT, allowed_types_statement
+from carebridge.fhir.search.query import Include, SearchQuery, pinned_patient
 from carebridge.fhir.search.sql import (
     compile_query,
     count_statement,
@@ -150,7 +151,7 @@ class FhirStore:
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchPage:
-        compiled = compile_query(query, self.base_url, self.scope)
+        compiled = compile_query(query, self.base_url, self._search_scope(query))
         want_total = query.summary == "count" or query.total != "none"
         total = (
             int(self.conn.execute(count_statement(compiled)).scalar_one()) if want_total else None
@@ -162,11 +163,28 @@ class FhirStore:
         return SearchPage(matches, included, total)
 
     def count(self, query: SearchQuery) -> int:
-        return int(
-            self.conn.execute(
-                count_statement(compile_query(query, self.base_url, self.scope))
-            ).scalar_one()
-        )
+        compiled = compile_query(query, self.base_url, self._search_scope(query))
+        return int(self.conn.execute(count_statement(compiled)).scalar_one())
+
+    def _search_scope(self, query: SearchQuery) -> AccessScope:
+        """The scope for `query`. A search pinned to one patient (`patient=X`, the pharmacist's
+        everyday query) is decided once, here, instead of per candidate row: for the patient
+        themselves, and for a user whose policy allows X's data of every searched type. The
+        rows are the same (every row of the search is in X's compartment, and all of X's data
+        of these types is visible)."""
+        policy = self.scope.policy
+        patient = pinned_patient(query)
+        if patient is None or self.scope.patient_id not in (None, patient):
+            return self.scope
+        types = query.resource_types
+        if policy is not None:
+            if set(types) & policy.hidden_types:
+                return self.scope
+            statement = allowed_types_statement(policy, tuple(types))
+            if not all(self.conn.execute(statement, {PINNED_PATIENT: patient}).one()):
+                return self.scope
+        # Every row matches the pinning criterion, so is in X's compartment already.
+        return AccessScope(resource_types=self.scope.resource_types)
 
     def included(
         self, matches: list[StoredResource], includes: Sequence[Include]

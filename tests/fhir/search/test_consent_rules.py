@@ -135,3 +135,28 @@ def test_an_unreadable_period_voids_a_permit_but_not_a_deny() -> None:
     bad = {"start": "not a date"}
     assert consent_rows(consent({"type": "permit", "period": bad}), KNOWN) == []
     assert consent_rows(consent({"type": "deny", "period": bad}), KNOWN)
+
+
+@pytest.mark.parametrize(
+    ("types", "params", "pinned"),
+    [
+        (["Observation"], [("patient", "p1")], "p1"),
+        (["Observation"], [("subject", "Patient/p1")], "p1"),
+        (["Observation"], [("subject:Patient", "p1")], "p1"),
+        (["MedicationDispense"], [("patient", "Patient/p1"), ("status", "completed")], "p1"),
+        (["Observation"], [("subject", "p1")], None),  # a bare id could be a Group
+        (["Observation"], [("patient", "p1,p2")], None),
+        (["Observation"], [("patient:missing", "false")], None),
+        (["Observation"], [("patient.name", "Smith")], None),
+        (["Observation"], [("code", "1-8")], None),
+        (["Patient"], [("_id", "p1")], None),
+        (["Observation", "Condition"], [("patient", "p1")], "p1"),
+    ],
+)
+def test_searches_pinned_to_one_patient(
+    types: list[str], params: list[tuple[str, str]], pinned: str | None
+) -> None:
+    from carebridge.fhir.search.parse import parse_search
+    from carebridge.fhir.search.query import pinned_patient
+
+    assert pinned_patient(parse_search(types, params)) == pinned

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Executable,
     String,
     and_,
     bindparam,
@@ -49,7 +51,19 @@ def policy_condition(
     policy: PatientPolicy, types: Sequence[str] = (), row: Any = resource
 ) -> ColumnElement[bool]:
     """The rows of `row` (the `resource` table or an alias of it) of `types` (none: any type)
-    that `policy` lets its user see."""
+    that `policy` lets its user see. Conditions on `resource` itself are built once per policy
+    and types (a user's requests within a minute share one policy) and reused."""
+    if row is resource:
+        return _on_resource(policy, tuple(types))
+    return _build(policy, types, row)
+
+
+@lru_cache(maxsize=1024)
+def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement[bool]:
+    return _build(policy, types, resource)
+
+
+def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnElement[bool]:
     members = patient_compartment()
     wanted = [t for t in (types or sorted(members)) if t in members and t != "Patient"]
     parts: list[ColumnElement[bool]] = []
@@ -79,6 +93,19 @@ def policy_condition(
     if policy.hidden_types:
         return and_(row.c.res_type.not_in(sorted(policy.hidden_types)), visible)
     return visible
+
+
+PINNED_PATIENT = "pinned_patient"
+
+
+@lru_cache(maxsize=1024)
+def allowed_types_statement(policy: PatientPolicy, types: tuple[str, ...]) -> Executable:
+    """One row: whether `policy` lets its user see each of `types` for the patient bound as
+    `pinned_patient` (built once per policy and types, executed with the patient id)."""
+    patient = bindparam(PINNED_PATIENT, type_=String())
+    return select(
+        *(_allowed(policy, patient, literal(t)).label(f"t{i}") for i, t in enumerate(types))
+    )
 
 
 def _allowed(

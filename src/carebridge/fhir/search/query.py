@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from carebridge.fhir.search.parameters import SearchParam
+from carebridge.fhir.search.parameters import SearchParam, patient_compartment
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,34 @@ class SearchQuery:
     elements: tuple[str, ...] = ()
     total: str = "accurate"
     ignored: tuple[str, ...] = field(default=())
+
+
+def pinned_patient(query: SearchQuery) -> str | None:
+    """The one patient every result must belong to, when a plain reference criterion on a
+    Patient-compartment parameter of every searched type names exactly one Patient
+    (`Observation?patient=123`, `?subject=Patient/123`); else None. A type's `patient`
+    parameter always selects an element its compartment definition lists (Observation.patient
+    is `subject.where(resolve() is Patient)`, in the compartment through `subject`)."""
+    members = patient_compartment()
+    types = query.resource_types
+    if not types or any(t not in members or t == "Patient" for t in types):
+        return None
+    for criterion in query.criteria:
+        if (
+            criterion.type != "reference"
+            or criterion.modifier not in (None, "Patient")
+            or criterion.chain
+            or len(criterion.values) != 1
+            or any(criterion.code not in (*members[t], "patient") for t in types)
+        ):
+            continue
+        value = criterion.values[0]
+        if value.startswith("Patient/") and value.count("/") == 1:
+            return value.removeprefix("Patient/")
+        if (
+            "/" not in value
+            and ":" not in value
+            and (criterion.code == "patient" or criterion.modifier == "Patient")
+        ):
+            return value
+    return None
