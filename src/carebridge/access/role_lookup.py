@@ -123,7 +123,7 @@ class RoleCache:
         self, conn: Connection, fhir_user: str, defaults: ConsentDefaults, at: datetime
     ) -> Role | None:
         minute = at.replace(second=0, microsecond=0)  # role periods are checked each minute
-        key = (str(conn.engine.url), fhir_user, defaults, minute, _watermark(conn))
+        key = (conn.engine.url, fhir_user, defaults, minute, _watermark(conn))
         with self._lock:
             if key in self._roles:
                 self._roles.move_to_end(key)
@@ -136,9 +136,13 @@ class RoleCache:
         return role
 
 
-def _watermark(conn: Connection) -> tuple[Any, ...]:
-    latest = [
+_WATERMARK = select(
+    *(
         select(func.max(resource.c.last_updated)).where(resource.c.res_type == t).scalar_subquery()
         for t in _ROLE_DATA
-    ]
-    return tuple(conn.execute(select(*latest)).one())
+    )
+)
+
+
+def _watermark(conn: Connection) -> tuple[Any, ...]:
+    return tuple(conn.execute(_WATERMARK).one())
