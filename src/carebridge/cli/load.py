@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from carebridge.cli.options import DbOption, settings_for
+from carebridge.fhir.bulk_indexes import worth_deferring
 from carebridge.fhir.bulk_load import (
     DeadLetter,
     LoadReport,
@@ -57,6 +58,14 @@ def load(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Resources per NDJSON transaction.")] = 2000,
     workers: Annotated[int, typer.Option(help="Processes that parse and index NDJSON.")] = 1,
+    defer_indexes: Annotated[
+        bool | None,
+        typer.Option(
+            "--defer-indexes/--keep-indexes",
+            help="Build the search lookup indexes once after the NDJSON load (default: when "
+            "loading at least 50,000 resources, more than the store holds).",
+        ),
+    ] = None,
 ) -> None:
     """Load FHIR data; prints a summary table and exits non-zero if any record failed."""
     settings = settings_for(db)
@@ -73,7 +82,10 @@ def load(
             report.count("Bundle", "failed")
     ctx = FhirContext(base_url=settings.base_url + "/fhir")
     total = sum(len(b.get("entry") or []) for b in bundles.values() if isinstance(b, dict))
-    total += sum(_count_lines(f) for f in ndjson_files)
+    ndjson_lines = sum(_count_lines(f) for f in ndjson_files)
+    total += ndjson_lines
+    if defer_indexes is None:
+        defer_indexes = worth_deferring(engine, ndjson_lines)
     with _progress() as progress:
         task = progress.add_task("loading", total=total)
         for file in bundle_order({p: b for p, b in bundles.items() if isinstance(b, dict)}):
@@ -90,6 +102,7 @@ def load(
                     validate=validate,
                     workers=workers,
                     progress=lambda n: progress.advance(task, n),
+                    defer_indexes=defer_indexes,
                 )
             )
     refresh_statistics(engine, full=True)

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from carebridge.fhir.bulk_indexes import drop_deferrable, ensure_indexes
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.references import iter_references
 from carebridge.fhir.search.extract import index_rows
@@ -131,11 +132,28 @@ def load_ndjson(
     validate: bool = False,
     workers: int = 1,
     progress: Progress | None = None,
+    defer_indexes: bool = False,
 ) -> LoadReport:
     """Load an NDJSON file: worker processes parse and index, this process writes.
 
-    With `workers=0` everything runs in this process. Each batch is one transaction.
+    With `workers=0` everything runs in this process. Each batch is one transaction. With
+    `defer_indexes` the search lookup indexes are dropped first and built once at the end
+    (bulk_indexes.py): for initial loads much larger than the store.
     """
+    if defer_indexes:
+        drop_deferrable(engine)
+        try:
+            return load_ndjson(
+                engine,
+                path,
+                batch_size=batch_size,
+                validate=validate,
+                workers=workers,
+                progress=progress,
+            )
+        finally:
+            ensure_indexes(engine)
+            refresh_statistics(engine, full=True)
     report = LoadReport()
     chunks = _line_chunks(path, batch_size)
     if workers <= 0:

@@ -19,11 +19,16 @@ def _config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to `revision` (idempotent)."""
+    """Bring the database schema up to `revision` (idempotent); at head, also rebuild any index
+    a bulk load dropped and did not get to rebuild (bulk_indexes.py)."""
     config = _config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    if revision == "head":
+        from carebridge.fhir.bulk_indexes import ensure_indexes
+
+        ensure_indexes(engine)
 
 
 def current_revision(engine: Engine) -> str | None:

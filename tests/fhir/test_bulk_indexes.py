@@ -1,0 +1,64 @@
+"""Deferred lookup indexes for initial bulk loads: dropped, rebuilt at the end, and rebuilt by
+the next schema upgrade if a load dies in between."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from sqlalchemy import Engine, inspect
+
+from carebridge.fhir.bulk_indexes import (
+    deferrable_indexes,
+    drop_deferrable,
+    ensure_indexes,
+    worth_deferring,
+)
+from carebridge.fhir.bulk_load import load_ndjson
+from carebridge.fhir.schema import upgrade
+from carebridge.fhir.search.parse import parse_search
+from carebridge.fhir.store import FhirStore
+
+
+def index_names(engine: Engine) -> set[str]:
+    inspector = inspect(engine)
+    return {
+        str(i["name"])
+        for table in inspector.get_table_names()
+        for i in inspector.get_indexes(table)
+    }
+
+
+def test_lookup_indexes_are_dropped_and_rebuilt_by_the_next_upgrade(engine: Engine) -> None:
+    wanted = {str(i.name) for i in deferrable_indexes()}
+    assert wanted <= index_names(engine)
+    assert "ix_search_token_lookup" in wanted
+    drop_deferrable(engine)
+    assert not wanted & index_names(engine)  # as a load that died midway leaves them
+    upgrade(engine)
+    assert wanted <= index_names(engine)
+    assert ensure_indexes(engine) == []
+
+
+def test_a_deferred_load_ends_with_every_index_and_searchable_data(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "patients.ndjson"
+    lines = [
+        {"resourceType": "Patient", "id": f"p{i}", "name": [{"family": f"Family{i % 7}"}]}
+        for i in range(50)
+    ]
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in lines) + b"\n")
+    report = load_ndjson(engine, path, workers=0, defer_indexes=True, batch_size=10)
+    assert report.stored == 50
+    assert {str(i.name) for i in deferrable_indexes()} <= index_names(engine)
+    with engine.connect() as conn:
+        page = FhirStore(conn).search(parse_search(["Patient"], [("family", "Family3")]))
+    assert sorted(m.res_id for m in page.matches) == sorted(
+        f"p{i}" for i in range(50) if i % 7 == 3
+    )
+
+
+def test_only_large_initial_loads_are_deferred(engine: Engine) -> None:
+    assert not worth_deferring(engine, 1_000)
+    assert worth_deferring(engine, 60_000)
