@@ -28,7 +28,7 @@ from carebridge.access.roles import (
     policy_for,
     reference_key,
 )
-from carebridge.access.scopes import Context, Interaction
+from carebridge.access.scopes import Context, Interaction, read_filters
 from carebridge.access.tokens import AccessContext
 from carebridge.fhir.guard import AccessRecord, AccessScope, PatientPolicy
 from carebridge.fhir.guard import Interaction as FhirInteraction
@@ -56,6 +56,7 @@ class TokenGuard:
             patient_id=patient or self.patient_user(),
             resource_types=self.readable_types(),
             policy=self.policy,
+            filters=read_filters(self.ctx.scopes),
         )
 
     def patient_user(self) -> str | None:

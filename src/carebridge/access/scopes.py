@@ -11,7 +11,8 @@ SMART App Launch 2.0.0, "Scopes and Launch Context"
   d delete, s search. SMART v1 permissions are aliases: `read` = `rs`, `write` = `cud`,
   `*` = `cruds`.
 - `?category=...` (v2 "finer-grained resource constraints using search parameters") narrows a
-  scope to the resources matching that search; it is parsed and kept for enforcement.
+  scope to the resources matching that search; the store enforces it in SQL on every read and
+  search (`read_filters`). Restrictions on `*` are refused (they cannot be applied to every type).
 
 Scopes are space-delimited and case-sensitive (RFC 6749 §3.3). `openid`, `fhirUser`, `profile`,
 `launch`, `launch/patient`, `launch/encounter`, `offline_access` and `online_access` are accepted
@@ -148,6 +149,10 @@ def parse_scope(text: str) -> ResourceScope | str:
             text, "expected a resource type name or * followed by '.' and permissions"
         )
     query = _parse_query(text, query_text) if has_query else ()
+    if query and resource_type == "*":
+        raise InvalidScopeError(
+            text, "search restrictions are supported on a named resource type, not on *"
+        )
     return ResourceScope(
         Context(context_text), resource_type, _parse_permissions(text, permissions), query, text
     )
@@ -212,3 +217,24 @@ def uncovered(allowed: ScopeSet, requested: ScopeSet) -> tuple[str, ...]:
 def resource_types(scopes: Iterable[ResourceScope]) -> frozenset[str]:
     """The resource type names scopes mention, without the `*` wildcard."""
     return frozenset(s.resource_type for s in scopes if s.resource_type != "*")
+
+
+Filter = tuple[tuple[str, str], ...]  # one scope's search parameters, AND-ed
+
+
+def read_filters(scopes: ScopeSet) -> tuple[tuple[str, tuple[Filter, ...]], ...]:
+    """Per resource type, the searches a read/search scope restricts it to (any one matching is
+    enough); a type with an unrestricted read scope (or `*`) is not listed."""
+    reading = [
+        s for s in scopes.resource if s.interactions & {Interaction.READ, Interaction.SEARCH}
+    ]
+    if any(s.resource_type == "*" for s in reading):
+        free = {s.resource_type for s in reading if not s.query}
+        if "*" in free:
+            return ()
+    out: dict[str, list[Filter]] = {}
+    unrestricted = {s.resource_type for s in reading if not s.query}
+    for scope in reading:
+        if scope.query and scope.resource_type not in unrestricted:
+            out.setdefault(scope.resource_type, []).append(scope.query)
+    return tuple(sorted((t, tuple(sorted(set(q)))) for t, q in out.items()))

@@ -101,10 +101,18 @@ class AccessScope:
     patient_id: str | None = None
     resource_types: frozenset[str] | None = None
     policy: PatientPolicy | None = None
+    # SMART v2 scope search restrictions: (type, (search params, ...)); a row of the type must
+    # match one of the searches (e.g. Observation restricted to category=laboratory).
+    filters: tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...] = ()
 
     @property
     def unrestricted(self) -> bool:
-        return self.patient_id is None and self.resource_types is None and self.policy is None
+        return (
+            self.patient_id is None
+            and self.resource_types is None
+            and self.policy is None
+            and not self.filters
+        )
 
     def allows_type(self, resource_type: str) -> bool:
         return self.resource_types is None or resource_type in self.resource_types
@@ -134,6 +142,7 @@ def scope_to_json(scope: AccessScope) -> dict[str, Any]:
             "override": policy.override,
             "hidden_types": sorted(policy.hidden_types),
         },
+        "filters": [[t, [[list(p) for p in q] for q in queries]] for t, queries in scope.filters],
     }
 
 
@@ -153,8 +162,12 @@ def scope_from_json(data: dict[str, Any] | None) -> AccessScope:
             override=raw["override"],
             hidden_types=frozenset(raw["hidden_types"]),
         )
+    filters = tuple(
+        (t, tuple(tuple((p[0], p[1]) for p in q) for q in queries))
+        for t, queries in data.get("filters") or []
+    )
     return AccessScope(
-        data.get("patient_id"), frozenset(types) if types is not None else None, policy
+        data.get("patient_id"), frozenset(types) if types is not None else None, policy, filters
     )
 
 

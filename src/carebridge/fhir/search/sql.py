@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.policy_sql import policy_condition
 from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
 from carebridge.fhir.search.values import (
@@ -41,7 +43,7 @@ from carebridge.fhir.search.values import (
     unescape,
 )
 from carebridge.fhir.tables import INDEX_TABLES, resource
-from carebridge.kit.errors import InvalidRequestError
+from carebridge.kit.errors import AppError, InvalidRequestError
 
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _DRIVE_ORDER = {
@@ -98,7 +100,28 @@ def scope_conditions(
         conditions.append(_patient_compartment(scope.patient_id, types, row))
     if scope.policy is not None:
         conditions.append(policy_condition(scope.policy, types, row))
+    for res_type, searches in scope.filters:
+        if types and res_type not in types:
+            continue
+        matches = or_(*(_on_row(_filter_condition(res_type, q), row) for q in searches))
+        conditions.append(or_(row.c.res_type != res_type, matches))
     return conditions
+
+
+def _on_row(condition: ColumnElement[bool], row: Any) -> ColumnElement[bool]:
+    return condition if row is resource else _rebind(condition, row)
+
+
+@lru_cache(maxsize=256)
+def _filter_condition(res_type: str, search: tuple[tuple[str, str], ...]) -> ColumnElement[bool]:
+    """A scope's search restriction as a condition on `resource` (parsed like a search; a
+    restriction that cannot be parsed matches nothing: access fails closed)."""
+    try:
+        query = parse_search([res_type], list(search), strict=True)
+    except AppError:
+        return false()
+    criteria = [criterion_condition(c, "") for c in query.criteria]
+    return and_(*criteria) if criteria else true()
 
 
 def _patient_compartment(patient_id: str, types: Sequence[str], row: Any) -> ColumnElement[bool]:
