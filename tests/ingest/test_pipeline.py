@@ -11,6 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 
+from carebridge.fhir.bulk_indexes import ensure_indexes
 from carebridge.ingest import identity
 from carebridge.ingest import service as ingest_service
 from carebridge.ingest.identity import new_patient_id
@@ -138,6 +139,19 @@ class TestResume:
         wipe(engine)
         ingest(engine, "dispensing", population / "dispensing.csv", workers=1)
         assert snapshot(engine) == in_process
+
+    def test_deferring_the_lookup_indexes_gives_the_same_store(
+        self, engine: Engine, population: Path
+    ) -> None:
+        ingest(engine, "dispensing", population / "dispensing.csv")
+        kept = snapshot(engine)
+        wipe(engine)
+        deferred = replace(OPTIONS, defer_indexes=True)
+        ingest_service.ingest_feed(
+            engine, "dispensing", population / "dispensing.csv", options=deferred
+        )
+        assert snapshot(engine) == kept
+        assert ensure_indexes(engine) == []  # every index is back
 
 
 class TestMatchingAcrossFeeds:

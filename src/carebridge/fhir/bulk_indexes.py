@@ -14,6 +14,9 @@ load`, `carebridge serve` and `carebridge db upgrade`) creates whatever is missi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Engine, Index, func, inspect, select
 
 from carebridge.fhir.tables import INDEX_TABLES, resource, resource_history
@@ -37,6 +40,20 @@ def deferrable_indexes() -> list[Index]:
         found.extend(i for i in table.indexes if i.name and i.name.endswith("_lookup"))
     found.extend(i for i in resource.indexes if i.name in DEFERRABLE)
     return sorted(found, key=lambda i: str(i.name))
+
+
+@contextmanager
+def deferred_indexes(engine: Engine, enabled: bool = True) -> Iterator[None]:
+    """Run a load with the lookup indexes dropped, and build them once afterwards (also when
+    the load fails; if the process dies, the next schema upgrade builds them)."""
+    if not enabled:
+        yield
+        return
+    drop_deferrable(engine)
+    try:
+        yield
+    finally:
+        ensure_indexes(engine)
 
 
 def drop_deferrable(engine: Engine) -> None:

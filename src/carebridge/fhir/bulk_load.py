@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from carebridge.fhir.bulk_indexes import drop_deferrable, ensure_indexes
+from carebridge.fhir.bulk_indexes import deferred_indexes
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.references import iter_references
 from carebridge.fhir.search.extract import index_rows
@@ -141,9 +141,8 @@ def load_ndjson(
     (bulk_indexes.py): for initial loads much larger than the store.
     """
     if defer_indexes:
-        drop_deferrable(engine)
-        try:
-            return load_ndjson(
+        with deferred_indexes(engine):
+            report = load_ndjson(
                 engine,
                 path,
                 batch_size=batch_size,
@@ -151,9 +150,8 @@ def load_ndjson(
                 workers=workers,
                 progress=progress,
             )
-        finally:
-            ensure_indexes(engine)
-            refresh_statistics(engine, full=True)
+        refresh_statistics(engine, full=True)
+        return report
     report = LoadReport()
     chunks = _line_chunks(path, batch_size)
     if workers <= 0:

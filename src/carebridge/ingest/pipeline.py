@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from carebridge.fhir.bulk_indexes import deferred_indexes, worth_deferring
 from carebridge.fhir.records import WriteOp, WriteResult
 from carebridge.fhir.store import FhirStore
 from carebridge.ingest.linking import IndexWrites, PatientLinker
@@ -73,6 +74,7 @@ class IngestOptions:
     resume: bool = True  # continue an unfinished run over the same bytes
     analyze: bool = True  # refresh planner statistics at the end
     tune_gc: bool = True  # raise the garbage collector's thresholds for the run (see below)
+    defer_indexes: bool | None = None  # None: when the file is an initial load (bulk_indexes.py)
 
 
 def ingest_csv(
@@ -89,8 +91,11 @@ def ingest_csv(
     check_file(path, source.feed)
     run = open_run(engine, source.feed.name, file_name or path.name, file_sha256(path), options)
     job = _CsvRun(engine, source, run, progress)
+    defer = options.defer_indexes
+    if defer is None:  # each row writes at least two resources (e.g. a fill and its order)
+        defer = worth_deferring(engine, 2 * _line_count(path))
     try:
-        with fewer_collections(options.tune_gc):
+        with fewer_collections(options.tune_gc), deferred_indexes(engine, defer):
             job.process(read_rows(path, source.feed, after_line=run.totals.last_line), options)
     except BaseException:
         with suppress(Exception):  # the database may be what failed; keep the original error
@@ -100,6 +105,11 @@ def ingest_csv(
     if options.analyze:
         refresh_statistics(engine, full=True)
     return job.report
+
+
+def _line_count(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
 
 
 @contextmanager
