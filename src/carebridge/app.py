@@ -20,6 +20,7 @@ from carebridge.access.scopes import Interaction as ScopeInteraction
 from carebridge.adherence import endpoints as adherence_endpoints
 from carebridge.config import Settings, load_settings
 from carebridge.devices import endpoints as device_endpoints
+from carebridge.devices.service import intake_config
 from carebridge.fhir import bulk_endpoints, bulk_export
 from carebridge.fhir import endpoints as fhir_endpoints
 from carebridge.fhir.http import error_response
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.engine = engine
     app.state.jobs = JobRunner()
+    # Operator device templates are read (and checked) at startup, not on the first reading.
+    app.state.device_intake = intake_config(settings.device_templates_dir)
     _install_error_handlers(app)
     protected = [Depends(install_guard)]
     app.include_router(access_endpoints.router)

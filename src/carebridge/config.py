@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: int = 900
     # Patient Consent defaults per purpose (docs/security.md): "opt-out" shares a patient's data
     # with their care relationships unless a Consent denies it; "opt-in" only where one permits.
+    # A folder of operator device templates (docs/devices.md), matched before the built-in ones.
+    device_templates_dir: Path | None = None
     consent_treatment: Literal["opt-in", "opt-out"] = "opt-out"
     consent_payment: Literal["opt-in", "opt-out"] = "opt-in"
 

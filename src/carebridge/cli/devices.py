@@ -23,6 +23,7 @@ from carebridge.devices import service
 from carebridge.devices.gateway import DEFAULT_BROKER, DEFAULT_CLIENT_ID, Gateway, GatewayStats
 from carebridge.devices.registry import DeviceKind
 from carebridge.devices.repository import DeviceRepository
+from carebridge.devices.templates import TemplateError
 from carebridge.fhir.schema import upgrade
 from carebridge.fhir.store import FhirStore
 from carebridge.kit.clock import utc_now
@@ -106,9 +107,24 @@ def gateway(
     topic_prefix: Annotated[str, typer.Option(help="Prefix before devices/+/readings.")] = "",
     batch_size: Annotated[int, typer.Option(help="Messages per transaction, at most.")] = 500,
     max_wait_ms: Annotated[int, typer.Option(help="Longest wait to fill a batch.")] = 200,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of operator device templates, matched before the built-in ones "
+            "(default: CAREBRIDGE_DEVICE_TEMPLATES_DIR).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Subscribe to devices/+/readings and store readings; stop with Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    folder = templates or settings_for(db).device_templates_dir
+    try:
+        config = service.intake_config(folder)
+    except TemplateError as exc:
+        console.print(f"[red]device templates: {exc}[/red]")
+        raise typer.Exit(code=2) from None
     with _engine(db) as engine:
         stats = _run_gateway(
             Gateway(
@@ -118,6 +134,7 @@ def gateway(
                 topic_prefix=topic_prefix,
                 batch_size=batch_size,
                 max_wait=max_wait_ms / 1000,
+                config=config,
             )
         )
     console.print(

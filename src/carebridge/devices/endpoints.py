@@ -34,7 +34,16 @@ from carebridge.kit.errors import ConflictError
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 readings_router = APIRouter(prefix="/devices", tags=["devices"])
-INTAKE = IntakeConfig()
+
+
+def _intake(request: Request) -> IntakeConfig:
+    """Built once per app from the settings (the operator's template folder, if any)."""
+    state = request.app.state
+    config: IntakeConfig | None = getattr(state, "device_intake", None)
+    if config is None:
+        config = service.intake_config(settings_of(request).device_templates_dir)
+        state.device_intake = config
+    return config
 
 
 class DeviceCreate(BaseModel):
@@ -108,11 +117,12 @@ async def post_readings(request: Request) -> Response:
     body = await json_body(request, settings_of(request).max_request_bytes)
     payload, _ = service.split_credential(body)
     delivery = Delivery("", payload, utc_now())
+    intake = _intake(request)
 
     def work() -> service.DeliveryReport | None:
         with unit_of_work(request) as store:
             repo = DeviceRepository(store.conn)
-            return service.receive_batch(store, repo, token, delivery, INTAKE)
+            return service.receive_batch(store, repo, token, delivery, intake)
 
     try:
         report = await run_in_threadpool(work)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from carebridge.devices import credentials, registry
@@ -25,7 +26,12 @@ from carebridge.devices.normalize import NormalizationPolicy, normalize_payload
 from carebridge.devices.readings import DeviceContext, NormalizedReading
 from carebridge.devices.registry import DeviceLink, DeviceRegistration, Refusal
 from carebridge.devices.repository import DeadLetter, DeviceRepository
-from carebridge.devices.templates import DeviceTemplate, builtin_templates
+from carebridge.devices.templates import (
+    DeviceTemplate,
+    builtin_templates,
+    combine,
+    load_templates,
+)
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.search.query import SearchQuery
 from carebridge.fhir.service import FhirContext, query_for
@@ -98,6 +104,14 @@ class IntakeConfig:
     templates: tuple[DeviceTemplate, ...] = field(default_factory=builtin_templates)
     policy: NormalizationPolicy = field(default_factory=NormalizationPolicy)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
+
+
+def intake_config(templates_dir: Path | None) -> IntakeConfig:
+    """The intake configuration with an operator's template folder (its templates first, so they
+    win over built-ins matching the same payload; a duplicate name is an error)."""
+    if templates_dir is None:
+        return IntakeConfig()
+    return IntakeConfig(templates=combine(load_templates(templates_dir), builtin_templates()))
 
 
 # -- registry -------------------------------------------------------------------------------------
