@@ -142,6 +142,22 @@ class TestPatientContext:
         assert two_patients.get("/fhir/Patient/bob", headers=alice).status_code == 404
         assert two_patients.get("/fhir/Patient/alice", headers=alice).status_code == 200
 
+    def test_reading_another_patients_resource_is_audited_as_a_failure(
+        self, two_patients: TestClient, alice: dict[str, str], settings: Settings
+    ) -> None:
+        response = two_patients.get("/fhir/Observation/obs-bob", headers=alice)
+        assert response.json()["resourceType"] == "OperationOutcome"
+        admin = bearer(settings, "system/*.rs")
+        failed = [
+            e
+            for e in audit_events(two_patients, admin)
+            if e["outcome"] != "0" and e["subtype"][0]["code"] == "read"
+        ]
+        assert failed, "the refused read left no AuditEvent"
+        assert {"reference": "Observation/obs-bob"} in [
+            x.get("what") for x in failed[-1].get("entity", [])
+        ]
+
     def test_chained_search_and_summary_count_stay_in_the_compartment(
         self, two_patients: TestClient, alice: dict[str, str]
     ) -> None:
