@@ -143,3 +143,33 @@ class TestRefusedDevices:
         summary = send(client, cuff, {"readings": [bp("2025-03-01T08:00:00Z")]}).json()
         assert summary["readings"][0]["reason"] == "device not linked to a patient"
         assert dead_letters(engine) == [("cuff-1", "device not linked to a patient")]
+
+
+class TestAudit:
+    def test_stored_readings_leave_an_audit_event_naming_device_and_patient(
+        self, client: TestClient, cuff: str
+    ) -> None:
+        send(client, cuff, {"readings": [bp("2025-03-01T08:00:00Z", pulse=70)]})
+        bundle = client.get("/fhir/AuditEvent", params={"patient": "Patient/pat-1"}).json()
+        creates = [
+            e["resource"]
+            for e in bundle.get("entry", [])
+            if e["resource"]["subtype"][0]["code"] == "create"
+            and e["resource"]["agent"][0].get("who") == {"reference": "Device/cuff-1"}
+        ]
+        assert len(creates) == 1
+        entities = [x["what"]["reference"] for x in creates[0]["entity"]]
+        assert "Patient/pat-1" in entities
+        assert sum(ref.startswith("Observation/") for ref in entities) == 2
+
+    def test_a_duplicate_batch_writes_no_audit_event(self, client: TestClient, cuff: str) -> None:
+        body = {"readings": [bp("2025-03-01T08:00:00Z")]}
+        send(client, cuff, body)
+        send(client, cuff, body)
+        bundle = client.get("/fhir/AuditEvent", params={"_count": 500}).json()
+        device_events = [
+            e
+            for e in bundle.get("entry", [])
+            if e["resource"]["agent"][0].get("who") == {"reference": "Device/cuff-1"}
+        ]
+        assert len(device_events) == 1

@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from carebridge.access.audit import Actor, audit_event
 from carebridge.devices import credentials, registry
 from carebridge.devices.credentials import VerifiedCredentials
 from carebridge.devices.mapping import to_observation
@@ -32,10 +33,13 @@ from carebridge.devices.templates import (
     combine,
     load_templates,
 )
+from carebridge.fhir.guard import AccessRecord
+from carebridge.fhir.guard import Interaction as FhirInteraction
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.search.query import SearchQuery
 from carebridge.fhir.service import FhirContext, query_for
 from carebridge.fhir.store import FhirStore
+from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
 from carebridge.kit.ids import is_valid_id, new_id
 
@@ -329,6 +333,40 @@ def _write(store: FhirStore, batch: _Batch) -> None:
     ]
     if ops:
         store.write(ops)
+        store.write([WriteOp(Method.POST, "AuditEvent", new_id(), _audit(ops))])
+
+
+_MAX_AUDITED = 100
+
+
+def _audit(ops: list[WriteOp]) -> dict[str, Any]:
+    """One AuditEvent per stored batch (not per reading, which would double the writes of the
+    hot path): the devices as agents' sources, the Observations created (the first 100) and
+    every patient whose record received readings, so a patient's access log shows them."""
+    devices = sorted({str((op.content or {}).get("device", {}).get("reference")) for op in ops})
+    patients = sorted(
+        {
+            str((op.content or {}).get("subject", {}).get("reference", "")).removeprefix("Patient/")
+            for op in ops
+        }
+        - {""}
+    )
+    record = AccessRecord(
+        interaction=FhirInteraction.CREATE,
+        resource_type="Observation",
+        outcome=201,
+        entities=tuple(f"Observation/{op.res_id}" for op in ops[:_MAX_AUDITED]),
+        patients=tuple(patients),
+        detail=f"{len(ops)} device readings stored",
+    )
+    who = devices[0] if len(devices) == 1 else None
+    actor = Actor("device-intake", who)
+    event = audit_event(record, actor, utc_now(), "carebridge")
+    if len(devices) > 1:
+        event["agent"].extend(
+            {"requestor": False, "who": {"reference": d}} for d in devices[:_MAX_AUDITED]
+        )
+    return event
 
 
 class UnauthorizedError(AppError):
