@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carebridge.adherence.cohort import FILL_SCHEMA, PATIENT_SCHEMA, cohort_pdc
+from carebridge.adherence.cohort import (
+    FILL_SCHEMA,
+    PATIENT_SCHEMA,
+    ROLE_SCHEMA,
+    cohort_pdc,
+    role_rows,
+)
 from carebridge.adherence.engine import (
     DateRange,
     DrugExclusionWindow,
@@ -191,16 +197,20 @@ events_strategy = st.builds(
 def run_cohort_sql():
     """The cohort expression compiled once per option set, run on DuckDB per example."""
     fills, patients = ibis.table(FILL_SCHEMA, "fills"), ibis.table(PATIENT_SCHEMA, "patients")
+    roles = ibis.table(ROLE_SCHEMA, "roles")
     compiled = {
         options: ibis.to_sql(
-            cohort_pdc(fills, YEAR_2023, patients=patients, options=options), dialect="duckdb"
+            cohort_pdc(fills, YEAR_2023, patients=patients, options=options, roles=roles),
+            dialect="duckdb",
         )
         for options in OPTION_SETS
     }
     connection = duckdb.connect(config={"threads": 1})
+    role_arrow = pa.Table.from_pylist(role_rows(), schema=ROLE_SCHEMA.to_pyarrow())
 
     def run(fill_rows, patient_rows, options):
         cursor = connection.cursor()
+        cursor.register("roles", role_arrow)
         cursor.register("fills", pa.Table.from_pylist(fill_rows, schema=FILL_SCHEMA.to_pyarrow()))
         cursor.register("patients", ibis.memtable(patient_rows, schema=PATIENT_SCHEMA).to_pyarrow())
         rows = cursor.sql(compiled[options]).to_arrow_table().to_pylist()

@@ -62,6 +62,7 @@ def cohort_pdc(
     *,
     patients: ir.Table | None = None,
     options: PdcOptions | None = None,
+    roles: ir.Table | None = None,
 ) -> ir.Table:
     """One row per (patient_id, measure) in ``fills``: the PQA PDC result, as the engine gives it.
 
@@ -69,10 +70,11 @@ def cohort_pdc(
     ``measure`` naming the measure the ingredient is routed to (``measures_for_ingredient``),
     exclusion drugs (insulin, sacubitril) included. ``patients`` (``PATIENT_SCHEMA``) is optional.
     Columns out: eligible, pdc, adherent, days_covered, days_in_period, exclusion_reason,
-    index_date.
+    index_date. ``roles`` (``ROLE_SCHEMA``, default ``role_table()``) routes each ingredient to
+    its role in the measure: a hash join on a small table rather than long ``IN`` lists per row.
     """
     options = options or PdcOptions()
-    rows = _with_context(fills, period, patients, options)
+    rows = _with_context(fills, period, patients, options, roles)
     targets = rows.filter(rows.role == TARGET, rows.day <= rows.end_day)
     in_period = targets.filter(targets.day >= _day(period.start))
     index = in_period.group_by(KEYS).aggregate(
@@ -93,14 +95,19 @@ def _attach(left: ir.Table, right: ir.Table) -> ir.Table:
 
 
 def _with_context(
-    fills: ir.Table, period: DateRange, patients: ir.Table | None, options: PdcOptions
+    fills: ir.Table,
+    period: DateRange,
+    patients: ir.Table | None,
+    options: PdcOptions,
+    roles: ir.Table | None,
 ) -> ir.Table:
     if patients is None:
         patients = ibis.memtable({"patient_id": []}, schema=PATIENT_SCHEMA)
     joined = fills.left_join(patients, "patient_id").select(~cols.endswith("_right"))
+    routed = roles if roles is not None else role_table()
+    joined = joined.left_join(routed, ["measure", "ingredient"]).select(~cols.endswith("_right"))
     end = _day(period.end)
     return joined.mutate(
-        role=_role(joined),
         day=joined.date_of_service.epoch_days(),
         end_day=ibis.least(
             end,
@@ -114,16 +121,27 @@ def _with_context(
     )
 
 
-def _role(rows: ir.Table) -> ir.StringValue:
-    """TARGET for a class drug of the row's measure, the reason string for an exclusion drug."""
-    branches = []
+ROLE_SCHEMA = ibis.schema({"measure": "string", "ingredient": "string", "role": "string"})
+
+
+def role_rows() -> list[dict[str, str]]:
+    """(measure, ingredient) -> TARGET for a class drug of the measure, or the exclusion reason
+    for an exclusion drug of it (a class drug wins if a code is both)."""
+    rows = []
     for m in MEASURES.values():
-        is_measure = rows.measure == m.id
-        branches.append((is_measure & rows.ingredient.isin(m.ingredients), TARGET))
-        for reason in sorted(set(m.drug_exclusions.values())):
-            drugs = [rx for rx, r in m.drug_exclusions.items() if r == reason]
-            branches.append((is_measure & rows.ingredient.isin(drugs), str(reason)))
-    return ibis.cases(*branches, else_=ibis.null("string"))
+        rows += [
+            {"measure": m.id, "ingredient": rx, "role": TARGET} for rx in sorted(m.ingredients)
+        ]
+        rows += [
+            {"measure": m.id, "ingredient": rx, "role": str(reason)}
+            for rx, reason in sorted(m.drug_exclusions.items())
+            if rx not in m.ingredients
+        ]
+    return rows
+
+
+def role_table() -> ir.Table:
+    return ibis.memtable(role_rows(), schema=ROLE_SCHEMA)
 
 
 def _supply_intervals(fills: ir.Table) -> ir.Table:
