@@ -122,3 +122,65 @@ class TestOutreachCommand:
     def test_bad_date(self, settings):
         result = runner.invoke(cli(), ["adherence", "outreach", "--as-of", "14/07/2025"])
         assert result.exit_code != 0
+
+
+def write(engine: Any, resources: list[dict[str, Any]]) -> None:
+    with engine.begin() as conn:
+        FhirStore(conn).write(
+            [WriteOp(Method.PUT, r["resourceType"], r["id"], r) for r in resources]
+        )
+
+
+def score(settings: Any, tmp_path: Any) -> dict[tuple[str, str], dict[str, str]]:
+    out = tmp_path / "report.csv"
+    result = runner.invoke(
+        cli(), ["adherence", "--period", "2025", "--out", str(out), "--db", settings.database_url]
+    )
+    assert result.exit_code == 0, result.output
+    return rows(out)
+
+
+class TestPopulationReadsTheClinicalRecord:
+    """The same exclusion and stay rules as `Patient/$adherence` (docs/clinical.md)."""
+
+    def test_an_esrd_diagnosis_excludes_the_patient(self, engine, settings, tmp_path):
+        load(engine)
+        esrd = {
+            "resourceType": "Condition",
+            "id": "p1-esrd",
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "N18.6"}]},
+            "subject": {"reference": "Patient/p1"},
+            "onsetDateTime": "2025-02-01",
+        }
+        write(engine, [esrd])
+        found = score(settings, tmp_path)
+        assert found[("p1", "PDC-RASA")]["exclusion_reason"] == "esrd"
+        # ESRD excludes from all three measures here (docs/clinical.md, Measure.excludes_esrd)
+        assert found[("p1", "PDC-STA")]["exclusion_reason"] == "esrd"
+        assert found[("p2", "PDC-RASA")]["exclusion_reason"] == "sacubitril-valsartan"
+
+    def test_an_inpatient_stay_is_taken_out_of_the_period(self, engine, settings, tmp_path):
+        load(engine)
+        before = score(settings, tmp_path)[("p1", "PDC-STA")]
+        stay = {
+            "resourceType": "Encounter",
+            "id": "p1-stay",
+            "status": "finished",
+            "class": {
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                "code": "IMP",
+            },
+            "subject": {"reference": "Patient/p1"},
+            "period": {"start": "2025-06-01", "end": "2025-06-10"},
+        }
+        write(engine, [stay])
+        after = score(settings, tmp_path)[("p1", "PDC-STA")]
+        assert int(after["days_in_period"]) == int(before["days_in_period"]) - 10

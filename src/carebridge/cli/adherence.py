@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carebridge.adherence import service as adherence_service
+from carebridge.adherence.cohort_run import population_scores
 from carebridge.adherence.engine import DateRange
 from carebridge.adherence.outreach import OutreachRules
 from carebridge.adherence.repository import AdherenceRepository
@@ -86,12 +87,9 @@ def adherence(
     engine = create_db_engine(settings_for(db).database_url)
     try:
         with engine.connect() as conn:
-            fills, patients = adherence_service.cohort_inputs(
-                AdherenceRepository(conn), store_id=store
-            )
+            scores = population_scores(AdherenceRepository(conn), measurement, store_id=store)
     finally:
         engine.dispose()
-    scores = adherence_service.cohort_scores(fills, patients, measurement)
     console.print(summary_table(scores, measurement))
     if out is not None:
         write_csv(scores, out)
