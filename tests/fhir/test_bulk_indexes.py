@@ -62,3 +62,37 @@ def test_a_deferred_load_ends_with_every_index_and_searchable_data(
 def test_only_large_initial_loads_are_deferred(engine: Engine) -> None:
     assert not worth_deferring(engine, 1_000)
     assert worth_deferring(engine, 60_000)
+
+
+def test_bulk_creates_store_the_same_meta_as_the_writer_and_reload_unchanged(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from carebridge.fhir.search.dates import instant_text
+
+    path = tmp_path / "one.ndjson"
+    patient = {
+        "resourceType": "Patient",
+        "id": "m1",
+        "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},
+        "gender": "female",
+    }
+    path.write_bytes(orjson.dumps(patient) + b"\n")
+    first = load_ndjson(engine, path, workers=0)
+    assert first.outcomes[("Patient", "created")] == 1
+    with engine.connect() as conn:
+        stored = FhirStore(conn).read("Patient", "m1")
+    assert stored.version == 1
+    assert stored.content is not None
+    meta = stored.content["meta"]
+    assert meta["versionId"] == "1"
+    assert meta["lastUpdated"] == instant_text(stored.last_updated)
+    assert meta["profile"] == patient["meta"]["profile"]
+    again = load_ndjson(engine, path, workers=0)
+    assert again.outcomes[("Patient", "unchanged")] == 1
+    changed = {**patient, "gender": "male"}
+    path.write_bytes(orjson.dumps(changed) + b"\n")
+    third = load_ndjson(engine, path, workers=0)
+    assert third.outcomes[("Patient", "updated")] == 1
+    with engine.connect() as conn:
+        updated = FhirStore(conn).read("Patient", "m1")
+    assert (updated.version, updated.content["gender"]) == (2, "male")  # type: ignore[index]

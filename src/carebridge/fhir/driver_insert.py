@@ -40,54 +40,65 @@ class DuplicateKeyError(Exception):
     """A new resource collided with an existing (type, id)."""
 
 
-def insert_resources(conn: Connection, rows: list[StoredResource]) -> list[int]:
-    """Insert new current-version rows; returns their primary keys in order."""
+def insert_resources(
+    conn: Connection, rows: list[StoredResource], encoded: list[bytes | None] | None = None
+) -> list[int]:
+    """Insert new current-version rows; returns their primary keys in order. `encoded` holds,
+    per row, its content already serialized (bulk loads), else None to serialize `content`."""
     if not rows:
         return []
+    texts = [
+        e.decode() if e is not None else _json(r.content)
+        for r, e in zip(rows, encoded or [None] * len(rows), strict=True)
+    ]
     raw = conn.connection.driver_connection
     dbapi_error = conn.dialect.dbapi.IntegrityError  # type: ignore[union-attr]
     try:
         if conn.dialect.name == "sqlite":
-            return _insert_sqlite(raw, rows)
-        return _insert_postgres(raw, rows)
+            return _insert_sqlite(raw, rows, texts)
+        return _insert_postgres(raw, rows, texts)
     except dbapi_error as exc:
         raise DuplicateKeyError(str(exc)) from exc
 
 
-def _insert_sqlite(raw: Any, rows: list[StoredResource]) -> list[int]:
+def _json(content: dict[str, Any] | None) -> str | None:
+    return orjson.dumps(content).decode() if content is not None else None
+
+
+def _insert_sqlite(raw: Any, rows: list[StoredResource], texts: list[str | None]) -> list[int]:
     first, rest = rows[0], rows[1:]
     cursor = raw.cursor()
     cursor.execute(
         "INSERT INTO resource (res_type, res_id, version, last_updated, deleted, method, content)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING pk",
-        _sqlite_values(first)[1:],
+        _sqlite_values(first, texts[0]),
     )
     base = int(cursor.fetchone()[0])
     cursor.close()
     pks = [base, *range(base + 1, base + 1 + len(rest))]
     marks = ", ".join("?" for _ in _RESOURCE_COLUMNS)
+    stamps: dict[datetime, str] = {}
     raw.executemany(
         f"INSERT INTO resource ({', '.join(_RESOURCE_COLUMNS)}) VALUES ({marks})",
-        [(pk, *_sqlite_values(r)[1:]) for pk, r in zip(pks[1:], rest, strict=True)],
+        [
+            (pk, *_sqlite_values(r, text, stamps))
+            for pk, r, text in zip(pks[1:], rest, texts[1:], strict=True)
+        ],
     )
     return pks
 
 
-def _sqlite_values(r: StoredResource) -> tuple[Any, ...]:
-    content = orjson.dumps(r.content).decode() if r.content is not None else None
-    return (
-        None,
-        r.res_type,
-        r.res_id,
-        r.version,
-        _sqlite_datetime(r.last_updated),
-        int(r.deleted),
-        r.method,
-        content,
-    )
+def _sqlite_values(
+    r: StoredResource, content: str | None, stamps: dict[datetime, str] | None = None
+) -> tuple[Any, ...]:
+    stamps = {} if stamps is None else stamps
+    stamp = stamps.get(r.last_updated)
+    if stamp is None:
+        stamp = stamps[r.last_updated] = _sqlite_datetime(r.last_updated)
+    return (r.res_type, r.res_id, r.version, stamp, int(r.deleted), r.method, content)
 
 
-def _insert_postgres(raw: Any, rows: list[StoredResource]) -> list[int]:
+def _insert_postgres(raw: Any, rows: list[StoredResource], texts: list[str | None]) -> list[int]:
     with raw.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence('resource', 'pk')) FROM generate_series(1, %s)",
@@ -95,8 +106,7 @@ def _insert_postgres(raw: Any, rows: list[StoredResource]) -> list[int]:
         )
         pks = [int(r[0]) for r in cursor.fetchall()]
         with cursor.copy(f"COPY resource ({', '.join(_RESOURCE_COLUMNS)}) FROM STDIN") as copy:
-            for pk, r in zip(pks, rows, strict=True):
-                content = orjson.dumps(r.content).decode() if r.content is not None else None
+            for pk, r, content in zip(pks, rows, texts, strict=True):
                 copy.write_row(
                     (
                         pk,

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from carebridge.fhir.search.extract import IndexRows
 
@@ -52,6 +54,19 @@ class WriteOp:
     if_match: int | None = None
     urn: str | None = None
     index: IndexRows | None = None  # precomputed search index rows (bulk loads)
+    # Bulk loads: the content as stored for version 1 at `stamped` (meta included), serialized
+    # by a worker process so the writer does not rebuild the dict; `content` is then None.
+    encoded: bytes | None = None
+    stamped: datetime | None = None
+
+    def decoded(self) -> WriteOp:
+        """The same op with `content` (for the paths that compare or re-version content)."""
+        if self.encoded is None:
+            return self
+        content = orjson.loads(self.encoded)
+        return WriteOp(
+            self.method, self.res_type, self.res_id, content, self.if_match, self.urn, self.index
+        )
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,10 @@ class BatchWriter:
         _reject_duplicates(ops)
         now = (now or utc_now()).replace(tzinfo=None)
         current = existing_rows(self.conn, ((op.res_type, op.res_id) for op in ops))
+        ops = [
+            op.decoded() if op.encoded is not None and (op.res_type, op.res_id) in current else op
+            for op in ops
+        ]
         plans = [self._plan(op, current.get((op.res_type, op.res_id)), now) for op in ops]
         self._apply(plans, current)
         self._record_urns(ops)
@@ -90,6 +94,12 @@ class BatchWriter:
                 f"{op.res_type}/{op.res_id}: If-Match expects version {op.if_match},"
                 f" the server has {have}"
             )
+        if op.encoded is not None:  # a bulk create, serialized by the worker (existing is None)
+            stamped = (op.stamped or now).replace(tzinfo=None)
+            new = StoredResource(
+                0, op.res_type, op.res_id, 1, stamped, False, op.method.value, None
+            )
+            return _Plan(op, None, Outcome.CREATED, new)
         if op.method == Method.DELETE:
             if existing is None or existing.deleted:
                 return _Plan(op, existing, Outcome.NOT_PRESENT, None)
@@ -153,7 +163,11 @@ class BatchWriter:
 
     def _insert_rows(self, plans: list[_Plan]) -> None:
         try:
-            pks = insert_resources(self.conn, [p.new for p in plans if p.new is not None])
+            pks = insert_resources(
+                self.conn,
+                [p.new for p in plans if p.new is not None],
+                [p.op.encoded for p in plans if p.new is not None],
+            )
         except DuplicateKeyError as exc:
             raise ConflictError("a resource with that id was created concurrently") from exc
         for plan, pk in zip(plans, pks, strict=True):

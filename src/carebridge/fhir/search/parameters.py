@@ -48,7 +48,7 @@ class SearchParam:
         return self.type in INDEXED_TYPES and bool(self.paths)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one registry per process
 class ParamRegistry:
     by_type: dict[str, dict[str, SearchParam]]
     resource_types: frozenset[str]
@@ -59,8 +59,14 @@ class ParamRegistry:
     def get(self, resource_type: str, code: str) -> SearchParam | None:
         return self.by_type.get(resource_type, {}).get(code)
 
-    def indexed_params(self, resource_type: str) -> list[SearchParam]:
-        return [p for p in self.params_for(resource_type).values() if p.indexed]
+    def indexed_params(self, resource_type: str) -> tuple[SearchParam, ...]:
+        return _indexed_params(self, resource_type)
+
+
+@cache
+def _indexed_params(registry: ParamRegistry, resource_type: str) -> tuple[SearchParam, ...]:
+    """The parameters indexed at write time for a type (computed once per type)."""
+    return tuple(p for p in registry.params_for(resource_type).values() if p.indexed)
 
 
 def _load_json(name: str) -> dict[str, Any]:
