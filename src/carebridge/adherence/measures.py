@@ -36,6 +36,10 @@ class Evidence(StrEnum):
     )
     VSAC_STATIN = "VSAC 2.16.840.1.113762.1.4.1110.42 Statin Allergen (expansion 20240502)"
     US_CORE = "US Core 3.1.1 ValueSet us-core-allergy-substance (RxNorm part)"
+    VSAC_DIABETES = (
+        "VSAC 2.16.840.1.113762.1.4.1190.58 Diabetes Medications "
+        "(expansion 2025-07-02, RxNorm 06022025)"
+    )
     CROSS_CHECKED = "independent public diabetes code lists (not an RxNorm release)"
 
 
@@ -71,46 +75,46 @@ class Measure:
     threshold: Fraction = Fraction(4, 5)
 
 
-_US, _X = Evidence.US_CORE, Evidence.CROSS_CHECKED
+_US, _X, _VD = Evidence.US_CORE, Evidence.CROSS_CHECKED, Evidence.VSAC_DIABETES
 
 DIABETES: tuple[Ingredient, ...] = (
     Ingredient("6809", "metformin", "biguanide", _US),
     Ingredient("4821", "glipizide", "sulfonylurea", _US),
     Ingredient("4815", "glyburide", "sulfonylurea", _US),
     Ingredient("25789", "glimepiride", "sulfonylurea", _US),
-    Ingredient("2404", "chlorpropamide", "sulfonylurea", _X),
-    Ingredient("10633", "tolazamide", "sulfonylurea", _X),
-    Ingredient("10635", "tolbutamide", "sulfonylurea", _X),
+    Ingredient("2404", "chlorpropamide", "sulfonylurea", _VD),
+    Ingredient("10633", "tolazamide", "sulfonylurea", _VD),
+    Ingredient("10635", "tolbutamide", "sulfonylurea", _VD),
     Ingredient("33738", "pioglitazone", "thiazolidinedione", _US),
     Ingredient("84108", "rosiglitazone", "thiazolidinedione", _US),
     Ingredient("593411", "sitagliptin", "dpp-4 inhibitor", _US),
     Ingredient("857974", "saxagliptin", "dpp-4 inhibitor", _US),
-    Ingredient("1100699", "linagliptin", "dpp-4 inhibitor", _X),
-    Ingredient("1368001", "alogliptin", "dpp-4 inhibitor", _X),
-    Ingredient("1373458", "canagliflozin", "sglt2 inhibitor", _X),
-    Ingredient("1488564", "dapagliflozin", "sglt2 inhibitor", _X),
-    Ingredient("1545653", "empagliflozin", "sglt2 inhibitor", _X),
-    Ingredient("1992672", "ertugliflozin", "sglt2 inhibitor", _X),
+    Ingredient("1100699", "linagliptin", "dpp-4 inhibitor", _VD),
+    Ingredient("1368001", "alogliptin", "dpp-4 inhibitor", _VD),
+    Ingredient("1373458", "canagliflozin", "sglt2 inhibitor", _VD),
+    Ingredient("1488564", "dapagliflozin", "sglt2 inhibitor", _VD),
+    Ingredient("1545653", "empagliflozin", "sglt2 inhibitor", _VD),
+    Ingredient("1992672", "ertugliflozin", "sglt2 inhibitor", _VD),
     Ingredient("2627044", "bexagliflozin", "sglt2 inhibitor", _X),
-    Ingredient("274332", "nateglinide", "meglitinide", _X),
-    Ingredient("73044", "repaglinide", "meglitinide", _X),
+    Ingredient("274332", "nateglinide", "meglitinide", _VD),
+    Ingredient("73044", "repaglinide", "meglitinide", _VD),
     Ingredient("60548", "exenatide", "glp-1 receptor agonist", _US),
     Ingredient("475968", "liraglutide", "glp-1 receptor agonist", _US),
-    Ingredient("1551291", "dulaglutide", "glp-1 receptor agonist", _X),
-    Ingredient("1991302", "semaglutide", "glp-1 receptor agonist", _X),
-    Ingredient("1440051", "lixisenatide", "glp-1 receptor agonist", _X),
-    Ingredient("1534763", "albiglutide", "glp-1 receptor agonist", _X),
+    Ingredient("1551291", "dulaglutide", "glp-1 receptor agonist", _VD),
+    Ingredient("1991302", "semaglutide", "glp-1 receptor agonist", _VD),
+    Ingredient("1440051", "lixisenatide", "glp-1 receptor agonist", _VD),
+    Ingredient("1534763", "albiglutide", "glp-1 receptor agonist", _VD),
     Ingredient("2601723", "tirzepatide", "gip/glp-1 receptor agonist", _X),
 )
 
 INSULINS: tuple[Ingredient, ...] = (
     Ingredient("274783", "insulin glargine", "insulin", _US),
-    Ingredient("86009", "insulin lispro", "insulin", _X),
+    Ingredient("86009", "insulin lispro", "insulin", _VD),
     Ingredient("51428", "insulin aspart", "insulin", _X),
-    Ingredient("139825", "insulin detemir", "insulin", _X),
-    Ingredient("1670007", "insulin degludec", "insulin", _X),
-    Ingredient("400008", "insulin glulisine", "insulin", _X),
-    Ingredient("253182", "insulin, regular, human", "insulin", _X),
+    Ingredient("139825", "insulin detemir", "insulin", _VD),
+    Ingredient("1670007", "insulin degludec", "insulin", _VD),
+    Ingredient("400008", "insulin glulisine", "insulin", _VD),
+    Ingredient("253182", "insulin, regular, human", "insulin", _VD),
     Ingredient("5856", "insulin", "insulin", _X),
 )
 
