@@ -6,7 +6,6 @@ Patient.managingOrganization and Coverage (docs/security.md)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.access.consent_population import (
     practitioner_with_role,
     provision,
     visible_ids,
+    wait_for_export,
 )
 from tests.conftest import bearer
 
@@ -213,7 +213,7 @@ class TestMatrix:
         )
         assert kick.status_code == 202, kick.text
         status = kick.headers["Content-Location"].replace("http://testserver", "")
-        manifest = _wait(world, status, auth)
+        manifest = wait_for_export(world, status, auth)
         keys: set[str] = set()
         for output in manifest["output"]:
             text = world.get(output["url"].replace("http://testserver", ""), headers=auth).text
@@ -221,18 +221,6 @@ class TestMatrix:
                 item = json.loads(line)
                 keys.add(f"{item['resourceType']}/{item['id']}")
         assert patient_data(keys) == expected_keys(role)
-
-
-def _wait(client: TestClient, status: str, auth: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        response = client.get(status, headers=auth)
-        if response.status_code == 200:
-            manifest: dict[str, Any] = response.json()
-            return manifest
-        assert response.status_code == 202, response.text
-        time.sleep(0.05)
-    pytest.fail("export did not finish within 30 s")
 
 
 class TestPurposeAndBreakTheGlass:

@@ -4,7 +4,6 @@ every access and every refusal leaves an AuditEvent."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from carebridge.app import create_app
 from carebridge.config import Settings
+from tests.access.consent_population import wait_for_export
 from tests.conftest import bearer
 
 JSON = {"content-type": "application/fhir+json"}
@@ -207,18 +207,6 @@ class TestPatientContext:
             ids |= {json.loads(line)["id"] for line in lines}
         assert {"alice", "obs-alice"} <= ids
         assert not ids & {"bob", "obs-bob"}
-
-
-def wait_for_export(client: TestClient, status: str, auth: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        response = client.get(status, headers=auth)
-        if response.status_code == 200:
-            manifest: dict[str, Any] = response.json()
-            return manifest
-        assert response.status_code == 202, response.text
-        time.sleep(0.05)
-    pytest.fail("export did not finish within 30 s")
 
 
 class TestAuditTrail:
