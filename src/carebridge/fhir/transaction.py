@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from carebridge.fhir import service
+from carebridge.fhir.bundle_entries import ORDER, Entry, parse_entry
 from carebridge.fhir.bundles import entry_response, error_entry, read_entry
-from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, WriteResult
+from carebridge.fhir.records import Method, Outcome, WriteOp, WriteResult
 from carebridge.fhir.references import (
     Resolver,
     is_conditional,
@@ -30,7 +31,7 @@ from carebridge.fhir.references import (
 )
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
-from carebridge.fhir.validation import check_shape, validate_resource
+from carebridge.fhir.validation import validate_resource
 from carebridge.kit.errors import (
     AppError,
     InvalidRequestError,
@@ -39,25 +40,6 @@ from carebridge.kit.errors import (
     TooCostlyError,
 )
 from carebridge.kit.ids import is_valid_id, new_id
-
-_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-
-
-@dataclass
-class Entry:
-    index: int
-    method: str
-    url: str
-    full_url: str | None
-    resource: dict[str, Any] | None
-    if_none_exist: str | None = None
-    if_match: int | None = None
-    res_type: str = ""
-    res_id: str | None = None
-    condition: str | None = None
-    target: str | None = None  # Type/id this entry's fullUrl stands for
-    existing: StoredResource | None = None  # conditional create that matched
-    deferred: bool = False  # has conditional references, resolved after the other writes
 
 
 @dataclass
@@ -92,63 +74,9 @@ def process_bundle(
             f"the Bundle has {len(raw_entries)} entries; the limit is {max_entries}"
         )
     if kind == "transaction":
-        entries = [_parse_entry(i, raw) for i, raw in enumerate(raw_entries)]
+        entries = [parse_entry(i, raw) for i, raw in enumerate(raw_entries)]
         return _transaction(store, ctx, entries, minimal, outcomes)
     return _batch(store, ctx, raw_entries, minimal, outcomes)
-
-
-def _parse_entry(index: int, raw: Any) -> Entry:
-    where = f"Bundle.entry[{index}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
-        raise InvalidRequestError(f"{where}.request is required", expression=(f"{where}.request",))
-    request = raw["request"]
-    method, url = request.get("method"), request.get("url")
-    if method not in _ORDER or not isinstance(url, str) or not url:
-        raise InvalidRequestError(
-            f"{where}.request needs a method (GET/POST/PUT/DELETE) and a url",
-            expression=(f"{where}.request",),
-        )
-    if method == "PATCH":
-        raise InvalidRequestError(
-            f"{where}: PATCH is not supported", expression=(f"{where}.request",)
-        )
-    entry = Entry(
-        index,
-        method,
-        url,
-        raw.get("fullUrl"),
-        raw.get("resource"),
-        request.get("ifNoneExist"),
-        _etag_version(request.get("ifMatch")),
-    )
-    _split_url(entry)
-    if method in ("POST", "PUT"):
-        resource = check_shape(entry.resource, expected_type=entry.res_type)
-        entry.resource = resource
-    return entry
-
-
-def _etag_version(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    digits = value.removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise InvalidRequestError(f'If-Match {value!r} is not a version ETag like W/"3"')
-    return int(digits)
-
-
-def _split_url(entry: Entry) -> None:
-    path, _, query = entry.url.partition("?")
-    parts = [p for p in path.split("/") if p]
-    if not parts:
-        raise InvalidRequestError(
-            f"Bundle.entry[{entry.index}].request.url {entry.url!r} names no resource type"
-        )
-    entry.res_type = parts[0]
-    if len(parts) >= 2:
-        entry.res_id = parts[1]
-    if query:
-        entry.condition = query
 
 
 def _transaction(
@@ -184,7 +112,7 @@ def _batch(
     responses: list[dict[str, Any] | None] = [None] * len(raw_entries)
     for index, raw in enumerate(raw_entries):
         try:
-            entries.append(_parse_entry(index, raw))
+            entries.append(parse_entry(index, raw))
         except AppError as exc:
             entries.append(None)
             responses[index] = error_entry(exc)
@@ -192,7 +120,7 @@ def _batch(
     _assign_targets(store, ctx, valid, lenient=True)
     resolve = _resolver(store, ctx, valid, strict_missing=False, conditional=True)
     links = _placeholder_links(valid)
-    for entry in sorted(valid, key=lambda e: (_ORDER[e.method], e.index)):
+    for entry in sorted(valid, key=lambda e: (ORDER[e.method], e.index)):
         savepoint = store.conn.begin_nested()
         try:
             if entry.resource is not None:
@@ -375,7 +303,7 @@ def _execute(
 ) -> list[dict[str, Any]]:
     """Writes in DELETE, POST, PUT order, then the entries whose conditional references could
     only be resolved after those writes, then GETs (http.html#trules)."""
-    ordered = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
+    ordered = sorted(entries, key=lambda e: (ORDER[e.method], e.index))
     writes = [e for e in ordered if e.method in ("POST", "PUT", "DELETE")]
     deferred = [e for e in writes if e.deferred]
     responses: dict[int, dict[str, Any]] = {}
