@@ -98,7 +98,10 @@ async def install_guard(
     address = request.client.host if request.client else None
     request.state.guard = TokenGuard(ctx, address)  # so a refusal below is audited with who
     requested = request.headers.get(PURPOSE_HEADER)
-    guard = await run_in_threadpool(_with_role, request, ctx, address, requested)
+    if not ctx.fhir_user:  # no user, no role to read: skip the thread hop
+        guard = TokenGuard(ctx, address, requested)
+    else:
+        guard = await run_in_threadpool(_with_role, request, ctx, address, requested)
     request.state.guard = guard
     return guard
 
@@ -106,8 +109,7 @@ async def install_guard(
 def _with_role(
     request: Request, ctx: AccessContext, address: str | None, requested: str | None
 ) -> TokenGuard:
-    if not ctx.fhir_user:
-        return TokenGuard(ctx, address, requested)
+    assert ctx.fhir_user is not None
     settings = request.app.state.settings
     defaults = ConsentDefaults(
         treatment_opt_in=settings.consent_treatment == "opt-in",
