@@ -26,12 +26,12 @@ from carebridge.access.roles import (
     PurposeError,
     choose_purpose,
     policy_for,
-    reference_key,
 )
 from carebridge.access.scopes import Context, Interaction, read_filters
 from carebridge.access.tokens import AccessContext
 from carebridge.fhir.guard import AccessRecord, AccessScope, PatientPolicy
 from carebridge.fhir.guard import Interaction as FhirInteraction
+from carebridge.fhir.search.values import local_reference
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import AppError
 
@@ -61,7 +61,7 @@ class TokenGuard:
 
     def patient_user(self) -> str | None:
         """The patient a Patient user is (their own record is all they see, whatever scope)."""
-        key = reference_key(self.ctx.fhir_user)
+        key = local_reference(self.ctx.fhir_user)
         return key[1] if key and key[0] == "Patient" else None
 
     def readable_types(self) -> frozenset[str] | None:
@@ -96,11 +96,11 @@ async def install_guard(
     """Dependency for every protected router: verify the token, read the user's role and the
     purpose of use, keep the guard on the request."""
     address = request.client.host if request.client else None
-    request.state.guard = TokenGuard(ctx, address)  # so a refusal below is audited with who
     requested = request.headers.get(PURPOSE_HEADER)
     if not ctx.fhir_user:  # no user, no role to read: skip the thread hop
         guard = TokenGuard(ctx, address, requested)
     else:
+        request.state.guard = TokenGuard(ctx, address)  # a refused purpose is audited with who
         guard = await run_in_threadpool(_with_role, request, ctx, address, requested)
     request.state.guard = guard
     return guard

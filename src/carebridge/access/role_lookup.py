@@ -20,9 +20,9 @@ from carebridge.access.roles import (
     Role,
     is_payer,
     practitioner_actors,
-    reference_key,
 )
 from carebridge.fhir.search.parse import parse_search
+from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_reference
 
@@ -43,7 +43,7 @@ def resolve_role(
     conn: Connection, fhir_user: str, defaults: ConsentDefaults, at: datetime
 ) -> Role | None:
     """The role of a user (None for a patient or an unreadable reference)."""
-    key = reference_key(fhir_user)
+    key = local_reference(fhir_user)
     if key is None or key[0] == "Patient":
         return None
     store = FhirStore(conn)

@@ -29,7 +29,7 @@ from typing import Any
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
 from carebridge.fhir.search.dates import InvalidDateError, date_range
-from carebridge.fhir.search.values import parse_reference
+from carebridge.fhir.search.values import local_reference
 
 TREAT = "TREAT"
 EMERGENCY_TREAT = "ETREAT"  # break the glass
@@ -63,16 +63,6 @@ class Role:
     opt_in: bool  # True: a patient's data is shared only under a Consent that permits it
 
 
-def reference_key(reference: Any) -> tuple[str, str] | None:
-    """("Type", "id") of a relative reference (a Reference or its string), else None."""
-    if isinstance(reference, dict):
-        reference = reference.get("reference")
-    if not isinstance(reference, str):
-        return None
-    rtype, rid, url = parse_reference(reference)
-    return (rtype, rid) if rtype and rid and url is None else None
-
-
 def in_force(resource: dict[str, Any], at: datetime) -> bool:
     """`active` is not false and `period` (if any) contains `at`."""
     if resource.get("active") is False:
@@ -99,7 +89,7 @@ def practitioner_actors(
         actors.add(("PractitionerRole", str(role["id"])))
         refs = [role.get("practitioner"), role.get("organization"), *(role.get("location") or [])]
         for ref in refs:
-            if (key := reference_key(ref)) is not None:
+            if (key := local_reference(ref)) is not None:
                 actors.add(key)
     return frozenset(actors)
 

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from carebridge.access.guard import TokenGuard
-from carebridge.access.roles import reference_key
 from carebridge.access.sharing import (
     SHARABLE_ACTORS,
     Decision,
@@ -32,6 +31,7 @@ from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.search.dates import instant_text
 from carebridge.fhir.search.parameters import registry
 from carebridge.fhir.search.parse import parse_search
+from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.unit_of_work import Access, in_transaction
 from carebridge.kit.clock import utc_now
@@ -111,7 +111,7 @@ async def withdraw(request: Request, actor_type: str, actor_id: str) -> dict[str
 
 def _actor(actor_type: str, actor_id: str) -> str:
     actor = f"{actor_type}/{actor_id}"
-    if actor_type not in SHARABLE_ACTORS or reference_key(actor) is None:
+    if actor_type not in SHARABLE_ACTORS or local_reference(actor) is None:
         allowed = ", ".join(SHARABLE_ACTORS)
         raise InvalidRequestError(f"cannot share with {actor!r}; actors are {allowed}")
     return actor

@@ -30,6 +30,7 @@ from carebridge.adherence.exclusions import PatientRecordResources, record_event
 from carebridge.adherence.measures import measure
 from carebridge.adherence.repository import AdherenceRepository, Resource
 from carebridge.adherence.service import cohort_inputs, cohort_scores
+from carebridge.fhir.search.values import local_reference
 
 # type -> the elements that name the patient
 _RECORD_TYPES = {
@@ -73,7 +74,8 @@ def _records(
     for res_type, fields in _RECORD_TYPES.items():
         for item in repository.current(res_type):
             for name in fields:
-                pid = _patient_of(item.get(name))
+                key = local_reference(item.get(name))
+                pid = key[1] if key is not None and key[0] == "Patient" else None
                 if pid in wanted:
                     grouped[pid][res_type].append(item)
     patients = {p["id"]: p for p in repository.current("Patient") if p.get("id") in wanted}
@@ -88,13 +90,6 @@ def _records(
         )
         for pid in wanted
     }
-
-
-def _patient_of(reference: Any) -> str | None:
-    text = reference.get("reference") if isinstance(reference, dict) else None
-    if isinstance(text, str) and text.startswith("Patient/"):
-        return text.removeprefix("Patient/")
-    return None
 
 
 def _patient_flags(base: pa.Table, events: dict[str, PatientEvents], period: DateRange) -> pa.Table:

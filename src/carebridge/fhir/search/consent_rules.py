@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
-from carebridge.fhir.search.values import parse_reference
+from carebridge.fhir.search.values import local_reference
 
 CONSENT_SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
 RESOURCE_TYPES_SYSTEM = "http://hl7.org/fhir/resource-types"
@@ -57,7 +57,7 @@ def consent_rows(consent: dict[str, Any], known_types: frozenset[str]) -> list[C
     """The rules of an active patient-privacy Consent; none for any other Consent."""
     if consent.get("status") != "active" or not _is_privacy(consent.get("scope")):
         return []
-    patient = _local(consent.get("patient"))
+    patient = local_reference(consent.get("patient"))
     provision = consent.get("provision")
     if patient is None or patient[0] != "Patient" or not isinstance(provision, dict):
         return []
@@ -106,7 +106,9 @@ def _narrow(
     """`parent` narrowed by this provision; None when a permit cannot be applied as written."""
     ctx = parent
     actors = tuple(
-        a for a in (_local(x.get("reference")) for x in _dicts(provision.get("actor"))) if a
+        a
+        for a in (local_reference(x.get("reference")) for x in _dicts(provision.get("actor")))
+        if a
     )
     if actors:
         ctx = replace(ctx, actors=actors)
@@ -153,17 +155,6 @@ def _is_privacy(scope: Any) -> bool:
         c.get("code") == "patient-privacy" and c.get("system") in (None, CONSENT_SCOPE_SYSTEM)
         for c in _dicts(scope.get("coding"))
     )
-
-
-def _local(reference: Any) -> tuple[str, str] | None:
-    if isinstance(reference, dict):
-        reference = reference.get("reference")
-    if not isinstance(reference, str):
-        return None
-    rtype, rid, url = parse_reference(reference)
-    if rtype is None or rid is None or url is not None:
-        return None
-    return rtype, rid
 
 
 def _period(period: dict[str, Any]) -> tuple[datetime, datetime] | None:

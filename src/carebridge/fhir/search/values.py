@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 
 def normalize_string(value: str) -> str:
@@ -71,6 +72,17 @@ def parse_reference(reference: str) -> tuple[str | None, str | None, str | None]
     if len(parts) == 2 and parts[0][:1].isupper():
         return parts[0], parts[1], None
     return None, None, reference
+
+
+def local_reference(reference: Any) -> tuple[str, str] | None:
+    """("Type", "id") of a relative reference (a Reference or its `reference` string), else None:
+    absolute URLs, `urn:` and contained references name no local resource."""
+    if isinstance(reference, dict):
+        reference = reference.get("reference")
+    if not isinstance(reference, str):
+        return None
+    rtype, rid, url = parse_reference(reference)
+    return (rtype, rid) if rtype and rid and url is None else None
 
 
 def _tail_type_id(url: str) -> tuple[str | None, str | None]:
