@@ -36,7 +36,7 @@ from carebridge.fhir.search.sql import (
     scope_conditions,
 )
 from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
-from carebridge.fhir.writer import BatchWriter, group_ids_by_type
+from carebridge.fhir.writer import BatchWriter, existing_rows, group_ids_by_type
 from carebridge.kit.errors import ForbiddenError, GoneError, NotFoundError
 
 _MAX_INCLUDED = 5_000
@@ -73,10 +73,10 @@ class FhirStore:
         or deletes must be visible to them (else 404, as for a read) and what it leaves must be
         too (else 403); the caller's transaction then rolls back."""
         if not self.scope.unrestricted:
-            for op in ops:
-                existing = self.find(op.res_type, op.res_id)
-                if existing is not None and not self._visible_or_deleted(existing):
-                    raise NotFoundError(f"{op.res_type}/{op.res_id} is not known")
+            current = existing_rows(self.conn, ((op.res_type, op.res_id) for op in ops))
+            for found in current.values():
+                if not self._visible_or_deleted(found):
+                    raise NotFoundError(f"{found.res_type}/{found.res_id} is not known")
         results = BatchWriter(self.conn).write(ops, now=now)
         if not self.scope.unrestricted:
             for result in results:
