@@ -7,7 +7,9 @@
 
 The caller is the patient: a token with a patient context or `fhirUser` Patient/X. Decisions are
 kept in a FHIR Consent (sharing.py) written through the store, so they take effect on the next
-request and are audited like any other write.
+request and are audited like any other write. Each endpoint's work is a function of its own
+(`read_access_log`, `read_sharing`, `record_choice`, `withdraw_choice`) that the patient's web
+pages call too, with the guard built from their session cookie.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class SharingChoice(BaseModel):
     purpose: str | None = Field(default=None, description="v3 ActReason code, e.g. HPAYMT")
 
 
-def _patient_of(request: Request) -> str:
+def patient_of(request: Request) -> str:
+    """The patient the request's guard acts for, or 403: these pages and endpoints are theirs."""
     guard: TokenGuard | None = getattr(request.state, "guard", None)
     if guard is not None:
         patient = guard.ctx.patient or guard.patient_user()
@@ -59,7 +62,34 @@ def _patient_of(request: Request) -> str:
 async def access_log(
     request: Request, count: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
-    patient = _patient_of(request)
+    return await read_access_log(request, count)
+
+
+@router.get("/sharing")
+async def sharing(request: Request) -> dict[str, Any]:
+    return await read_sharing(request)
+
+
+@router.put("/sharing/{actor_type}/{actor_id}")
+async def choose(
+    request: Request, actor_type: str, actor_id: str, choice: SharingChoice
+) -> dict[str, Any]:
+    return await record_choice(request, actor_type, actor_id, choice)
+
+
+@router.delete("/sharing/{actor_type}/{actor_id}")
+async def withdraw(request: Request, actor_type: str, actor_id: str) -> dict[str, Any]:
+    return await withdraw_choice(request, actor_type, actor_id)
+
+
+# The work behind each endpoint, shared with the patient's web pages (carebridge.web): the
+# request carries the guard (from a bearer header or the page's cookie), so both are authorized,
+# confined and audited alike.
+
+
+async def read_access_log(request: Request, count: int = 100) -> dict[str, Any]:
+    """AuditEvents about the patient, newest first, as `access_log_entry` rows."""
+    patient = patient_of(request)
     query = parse_search(
         ["AuditEvent"],
         [("patient", f"Patient/{patient}"), ("_sort", "-date"), ("_count", str(count))],
@@ -75,9 +105,9 @@ async def access_log(
     }
 
 
-@router.get("/sharing")
-async def sharing(request: Request) -> dict[str, Any]:
-    patient = _patient_of(request)
+async def read_sharing(request: Request) -> dict[str, Any]:
+    """The patient's decisions and the deployment's defaults per purpose of use."""
+    patient = patient_of(request)
     found = await in_transaction(
         request,
         Access(Interaction.READ, ("Consent",)),
@@ -91,10 +121,10 @@ async def sharing(request: Request) -> dict[str, Any]:
     }
 
 
-@router.put("/sharing/{actor_type}/{actor_id}")
-async def choose(
+async def record_choice(
     request: Request, actor_type: str, actor_id: str, choice: SharingChoice
 ) -> dict[str, Any]:
+    """Permit or deny one actor (replacing an earlier decision about it); 400 if invalid."""
     actor = _actor(actor_type, actor_id)
     unknown = [t for t in choice.types if t not in registry().resource_types]
     if unknown:
@@ -104,8 +134,8 @@ async def choose(
     return await _record(request, actor, decision)
 
 
-@router.delete("/sharing/{actor_type}/{actor_id}")
-async def withdraw(request: Request, actor_type: str, actor_id: str) -> dict[str, Any]:
+async def withdraw_choice(request: Request, actor_type: str, actor_id: str) -> dict[str, Any]:
+    """Remove the decision about one actor: the deployment default applies to it again."""
     return await _record(request, _actor(actor_type, actor_id), None)
 
 
@@ -118,7 +148,7 @@ def _actor(actor_type: str, actor_id: str) -> str:
 
 
 async def _record(request: Request, actor: str, decision: Decision | None) -> dict[str, Any]:
-    patient = _patient_of(request)
+    patient = patient_of(request)
 
     def work(store: FhirStore) -> Any:
         existing = store.find("Consent", consent_id(patient))
