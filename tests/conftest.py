@@ -12,8 +12,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -112,3 +114,45 @@ def bearer(settings: Settings, scope: str = "system/*.cruds", **context: str) ->
     )
     token = issue_access_token(issuer.key, issuer.policy, grant, now=utc_now())
     return {"Authorization": f"Bearer {token.access_token}"}
+
+
+def sharing_population() -> list[dict[str, Any]]:
+    """A pharmacy (store1) with a pharmacist, a payer, and two of the store's patients with an
+    Observation and a Condition each: ann (a member of the payer) and ben."""
+    from tests.access.consent_population import (
+        clinical_data,
+        coverage,
+        organization,
+        patient,
+        practitioner_with_role,
+    )
+
+    return [
+        organization("store1"),
+        organization("payer", payer=True),
+        *practitioner_with_role("pharm", "store1"),
+        patient("ann", "store1"),
+        *clinical_data("ann"),
+        coverage("ann", "payer"),
+        patient("ben", "store1"),
+        *clinical_data("ben"),
+    ]
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[TestClient]:
+    """An app holding the sharing population (patient sharing API and pages)."""
+    from carebridge.app import create_app
+    from tests.access.consent_population import load
+
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as client:
+        load(client, bearer(settings, "system/*.cruds"), sharing_population())
+        yield client
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def ann(settings: Settings) -> dict[str, str]:
+    """Ann's patient token, as an Authorization header."""
+    return bearer(settings, "patient/*.cruds", patient="ann")

@@ -3,47 +3,15 @@ sharing with a payer or provider; the decision is a Consent the store enforces a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from carebridge.app import create_app
 from carebridge.config import Settings
-from tests.access.consent_population import (
-    clinical_data,
-    coverage,
-    load,
-    organization,
-    patient,
-    practitioner_with_role,
-    visible_ids,
-)
+from tests.access.consent_population import visible_ids
 from tests.conftest import bearer
 
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
-    with TestClient(app, base_url="http://testserver") as client:
-        resources = [
-            organization("store1"),
-            organization("payer", payer=True),
-            *practitioner_with_role("pharm", "store1"),
-            patient("ann", "store1"),
-            *clinical_data("ann"),
-            coverage("ann", "payer"),
-            patient("ben", "store1"),
-            *clinical_data("ben"),
-        ]
-        load(client, bearer(settings, "system/*.cruds"), resources)
-        yield client
-    app.state.engine.dispose()
-
-
-@pytest.fixture
-def ann(settings: Settings) -> dict[str, str]:
-    return bearer(settings, "patient/*.cruds", patient="ann")
+# Fixtures `world` (the sharing population behind an app) and `ann` (her patient token) are in
+# tests/conftest.py: the patient's web pages are tested on the same population.
 
 
 def test_a_payer_sees_nothing_until_the_patient_shares_and_nothing_after_revoking(
