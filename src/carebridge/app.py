@@ -33,6 +33,7 @@ from carebridge.kit.db import create_db_engine, refresh_statistics
 from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
 from carebridge.kit.jobs import JobRunner
+from carebridge.web import pages as web_pages
 
 log = logging.getLogger("carebridge")
 
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(device_endpoints.readings_router)  # devices use their own credential
     feeds_admin = [*protected, Depends(require(ScopeInteraction.CREATE, "*"))]
     app.include_router(ingest_endpoints.router, dependencies=feeds_admin)
+    app.include_router(web_pages.router)  # pages check the session cookie themselves
+    app.mount("/web/static", web_pages.static, name="web-static")  # no data: open
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -37,7 +37,7 @@ from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.unit_of_work import Access, in_transaction
 from carebridge.kit.clock import utc_now
-from carebridge.kit.errors import AppError, InvalidRequestError
+from carebridge.kit.errors import ForbiddenError, InvalidRequestError
 
 router = APIRouter(prefix="/patient", tags=["patient"])
 
@@ -48,6 +48,11 @@ class SharingChoice(BaseModel):
     purpose: str | None = Field(default=None, description="v3 ActReason code, e.g. HPAYMT")
 
 
+class NotAPatientError(ForbiddenError):
+    def __init__(self) -> None:
+        super().__init__("only a patient (patient context or fhirUser) may do this")
+
+
 def patient_of(request: Request) -> str:
     """The patient the request's guard acts for, or 403: these pages and endpoints are theirs."""
     guard: TokenGuard | None = getattr(request.state, "guard", None)
@@ -55,7 +60,7 @@ def patient_of(request: Request) -> str:
         patient = guard.ctx.patient or guard.patient_user()
         if patient:
             return patient
-    raise AppError(403, "forbidden", "only a patient (patient context or fhirUser) may do this")
+    raise NotAPatientError
 
 
 @router.get("/access-log")
