@@ -7,6 +7,7 @@ type of a choice element, `where(resolve() is T)` keeps references to T.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -14,7 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carebridge.fhir.search.fhirpath import (
+    ChoiceType,
     CompiledPath,
+    FieldEquals,
+    Member,
+    PathSet,
     UnsupportedExpressionError,
     compile_expression,
     compile_path,
@@ -205,3 +210,55 @@ class TestProperties:
         snapshot = repr(resource)
         CompiledPath("Patient", compile_path("Patient.name.given").steps).evaluate(resource)
         assert repr(resource) == snapshot
+
+
+# -- PathSet: all of a type's paths in one walk ---------------------------------------------------
+def _members_of(paths: list[CompiledPath]) -> list[str]:
+    names: set[str] = {"reference", "type", "system", "code", "value", "use"}
+    for path in paths:
+        for index, step in enumerate(path.steps):
+            if isinstance(step, Member):
+                names.update(step.keys)
+                following = path.steps[index + 1] if index + 1 < len(path.steps) else None
+                if isinstance(following, ChoiceType):
+                    names.add(step.name + following.type_name[0].upper() + following.type_name[1:])
+            elif isinstance(step, FieldEquals):
+                names.add(step.field)
+    return sorted(names)
+
+
+def _tree(keys: list[str]) -> st.SearchStrategy[Any]:
+    leaves = st.one_of(
+        st.sampled_from(["Patient/1", "Device/d", "Observation/o", "home", "x", "phone"]),
+        st.booleans(),
+        st.integers(-3, 3),
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(keys), inner, max_size=4)
+        ),
+        max_leaves=25,
+    )
+
+
+_TYPES = ["Observation", "Patient", "Encounter", "ExplanationOfBenefit", "Consent", "Claim"]
+
+
+@pytest.mark.parametrize("resource_type", _TYPES)
+@given(data=st.data())
+def test_a_path_set_gives_what_each_path_gives_alone(
+    resource_type: str, data: st.DataObject
+) -> None:
+    params = registry().indexed_params(resource_type)
+    paths = [(slot, path) for slot, p in enumerate(params) for path in p.paths]
+    keys = _members_of([path for _, path in paths])
+    body = data.draw(st.dictionaries(st.sampled_from(keys), _tree(keys), max_size=8))
+    resource = {**body, "resourceType": resource_type}
+    expected: dict[int, list[Any]] = {}
+    for slot, path in paths:
+        expected.setdefault(slot, []).extend(path.evaluate(resource))
+    got = PathSet(paths).evaluate(resource)
+    for slot in expected.keys() | got.keys():
+        want = Counter(repr(v) for v in expected.get(slot, []))
+        assert Counter(repr(v) for v in got.get(slot, [])) == want, params[slot].code

@@ -24,7 +24,7 @@ from typing import Any
 
 from carebridge.fhir.search.consent_rules import ConsentRow, consent_rows
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
-from carebridge.fhir.search.fhirpath import Member
+from carebridge.fhir.search.fhirpath import Member, PathSet
 from carebridge.fhir.search.parameters import SearchParam, registry
 from carebridge.fhir.search.values import normalize_string, parse_reference
 
@@ -60,16 +60,21 @@ class IndexRows:
 def index_rows(resource: dict[str, Any]) -> IndexRows:
     """Every index row for `resource`, deduplicated per table."""
     rows = IndexRows()
-    for param in registry().indexed_params(resource["resourceType"]):
-        if param.first_keys and param.first_keys.isdisjoint(resource.keys()):
-            continue
-        values = [v for path in param.paths for v in path.evaluate(resource)]
-        if values:
-            _ROW_BUILDERS[param.type](param, values, rows)
+    params, paths = _type_paths(resource["resourceType"])
+    for slot, values in paths.evaluate(resource).items():
+        param = params[slot]
+        _ROW_BUILDERS[param.type](param, values, rows)
     if resource["resourceType"] == "Consent":
         rows.consent = consent_rows(resource, registry().resource_types)
     _dedupe(rows)
     return rows
+
+
+@cache
+def _type_paths(resource_type: str) -> tuple[tuple[SearchParam, ...], PathSet]:
+    """The type's indexed parameters and all their paths as one PathSet (slot = parameter)."""
+    params = registry().indexed_params(resource_type)
+    return params, PathSet([(slot, path) for slot, p in enumerate(params) for path in p.paths])
 
 
 def _dedupe(rows: IndexRows) -> None:

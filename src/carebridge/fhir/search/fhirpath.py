@@ -254,3 +254,106 @@ def _reference_type(item: Any) -> str | None:
             return parts[-2]
     declared = item.get("type")
     return declared if isinstance(declared, str) else None
+
+
+# -- many paths at once ---------------------------------------------------------------------------
+_Op = Member | ReferenceTo | FieldEquals | Index
+
+
+@dataclass(eq=False)
+class _Node:
+    op: _Op
+    children: list[_Node]
+    slots: list[int]  # the outputs whose path ends here
+
+    def child(self, op: _Op) -> _Node:
+        for node in self.children:
+            if node.op == op:
+                return node
+        node = _Node(op, [], [])
+        self.children.append(node)
+        return node
+
+
+class PathSet:
+    """Several compiled paths evaluated over one resource in one walk.
+
+    Indexing evaluates every search parameter of a resource type on each write, and their paths
+    share prefixes (`Observation.code` for `code` and `combo-code`, `Observation.subject` for
+    `subject` and `patient`). The paths are merged into a tree, so each prefix is navigated once
+    and only the branches under the resource's own top-level keys are visited. Each path has an
+    output slot (several paths may share one); `evaluate` returns the values per slot, as
+    `CompiledPath.evaluate` would give them.
+    """
+
+    def __init__(self, paths: list[tuple[int, CompiledPath]]) -> None:
+        self._roots: dict[str, list[_Node]] = {}
+        self._alone: list[tuple[int, CompiledPath]] = []
+        top: dict[_Op, _Node] = {}
+        for slot, path in paths:
+            ops = _fused(path.steps)
+            if ops is None:
+                self._alone.append((slot, path))
+                continue
+            first = ops[0]
+            assert isinstance(first, Member)
+            node = top.get(first)
+            if node is None:
+                node = top[first] = _Node(first, [], [])
+                for key in first.keys:
+                    self._roots.setdefault(key, []).append(node)
+            for op in ops[1:]:
+                node = node.child(op)
+            node.slots.append(slot)
+
+    def evaluate(self, resource: dict[str, Any]) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = {}
+        roots = self._roots
+        for key, value in resource.items():
+            nodes = roots.get(key)
+            if nodes is not None and value is not None:
+                items = value if isinstance(value, list) else [value]
+                for node in nodes:
+                    _descend(node, items, out)
+        for slot, path in self._alone:
+            values = path.evaluate(resource)
+            if values:
+                out.setdefault(slot, []).extend(values)
+        return out
+
+
+def _fused(steps: tuple[Step, ...]) -> list[_Op] | None:
+    """Steps with each `as(T)` folded into the member before it; None for paths the tree does
+    not take (no leading member, `exists()`, or an index over a choice element's values)."""
+    ops: list[_Op] = []
+    for index, step in enumerate(steps):
+        if isinstance(step, ChoiceType):
+            continue
+        if isinstance(step, PresentAndNotFalse):
+            return None
+        following = steps[index + 1] if index + 1 < len(steps) else None
+        if isinstance(step, Member) and isinstance(following, ChoiceType):
+            step = Member(_choice_key(step.name, following.type_name))
+        ops.append(step)
+    if not ops or not isinstance(ops[0], Member):
+        return None
+    if len(ops[0].keys) > 1 and any(isinstance(op, Index) for op in ops):
+        return None
+    return ops
+
+
+def _descend(node: _Node, items: list[Any], out: dict[int, list[Any]]) -> None:
+    for slot in node.slots:
+        out.setdefault(slot, []).extend(items)
+    for child in node.children:
+        op = child.op
+        if isinstance(op, Member):
+            found = _members(items, op.keys)
+        elif isinstance(op, ReferenceTo):
+            found = [i for i in items if _reference_type(i) == op.type_name]
+        elif isinstance(op, FieldEquals):
+            found = [i for i in items if isinstance(i, dict) and i.get(op.field) == op.value]
+        else:
+            found = items[op.position : op.position + 1]
+        if found:
+            _descend(child, found, out)
