@@ -319,21 +319,22 @@ def _accept(reading: NormalizedReading, report: DeliveryReport, batch: _Batch) -
 
 
 def _write(store: FhirStore, batch: _Batch) -> None:
-    present = {r.res_id for r in store.fetch(("Observation", k) for k in batch.observations)}
-    for entry, report, index in batch.pending:
-        key = (entry.observation or "").removeprefix("Observation/")
-        if key in present:
-            report.readings[index] = ReadingReport(
-                ReadingOutcome.DUPLICATE, entry.location, entry.observation, entry.kind
-            )
+    """Create the batch's Observations that are not stored yet (the check is the insert itself);
+    readings whose Observation already existed become duplicates."""
     ops = [
         WriteOp(Method.PUT, "Observation", key, {**body, "id": key})
         for key, body in batch.observations.items()
-        if key not in present
     ]
-    if ops:
-        store.write(ops)
-        store.write([WriteOp(Method.POST, "AuditEvent", new_id(), _audit(ops))])
+    created = {r.res_id for r in store.create_absent(ops)} if ops else set()
+    for entry, report, index in batch.pending:
+        key = (entry.observation or "").removeprefix("Observation/")
+        if key not in created:
+            report.readings[index] = ReadingReport(
+                ReadingOutcome.DUPLICATE, entry.location, entry.observation, entry.kind
+            )
+    stored = [op for op in ops if op.res_id in created]
+    if stored:
+        store.write([WriteOp(Method.POST, "AuditEvent", new_id(), _audit(stored))])
 
 
 _MAX_AUDITED = 100

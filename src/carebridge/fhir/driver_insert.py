@@ -122,6 +122,67 @@ def _insert_postgres(raw: Any, rows: list[StoredResource], texts: list[str | Non
     return pks
 
 
+def insert_absent_resources(
+    conn: Connection, rows: list[StoredResource], encoded: list[bytes]
+) -> dict[tuple[str, str], int]:
+    """Insert the rows whose (type, id) is not stored yet; returns the primary keys of the rows
+    inserted. One statement per chunk, `ON CONFLICT DO NOTHING` on the (type, id) unique key, so
+    the check and the insert are one index probe per row whatever the planner's statistics say,
+    and a concurrent writer of the same id makes this one skip it rather than fail."""
+    if not rows:
+        return {}
+    texts = [e.decode() for e in encoded]
+    if conn.dialect.name == "sqlite":
+        return _insert_absent_sqlite(conn.connection.driver_connection, rows, texts)
+    return _insert_absent_postgres(conn.connection.driver_connection, rows, texts)
+
+
+_ABSENT_CHUNK = 1_000  # 7 columns per row: under SQLite's 32,766 bound parameters
+
+
+def _insert_absent_sqlite(
+    raw: Any, rows: list[StoredResource], texts: list[str]
+) -> dict[tuple[str, str], int]:
+    created: dict[tuple[str, str], int] = {}
+    stamps: dict[datetime, str] = {}
+    for start in range(0, len(rows), _ABSENT_CHUNK):
+        chunk = range(start, min(start + _ABSENT_CHUNK, len(rows)))
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        params = [v for i in chunk for v in _sqlite_values(rows[i], texts[i], stamps)]
+        cursor = raw.execute(
+            "INSERT INTO resource (res_type, res_id, version, last_updated, deleted, method,"
+            f" content) VALUES {values} ON CONFLICT DO NOTHING RETURNING pk, res_type, res_id",
+            params,
+        )
+        created.update(((t, i), int(pk)) for pk, t, i in cursor.fetchall())
+        cursor.close()
+    return created
+
+
+def _insert_absent_postgres(
+    raw: Any, rows: list[StoredResource], texts: list[str]
+) -> dict[tuple[str, str], int]:
+    with raw.cursor() as cursor:
+        # %b: arrays travel in binary form (the text form escapes every element in Python)
+        cursor.execute(
+            "INSERT INTO resource (res_type, res_id, version, last_updated, deleted, method,"
+            " content) SELECT t, i, v, u, d, m, c::jsonb FROM unnest("
+            "%b::varchar[], %b::varchar[], %b::int[], %b::timestamp[], %b::bool[],"
+            " %b::varchar[], %b::text[]) AS x(t, i, v, u, d, m, c)"
+            " ON CONFLICT (res_type, res_id) DO NOTHING RETURNING pk, res_type, res_id",
+            (
+                [r.res_type for r in rows],
+                [r.res_id for r in rows],
+                [r.version for r in rows],
+                [r.last_updated for r in rows],
+                [r.deleted for r in rows],
+                [r.method for r in rows],
+                texts,
+            ),
+        )
+        return {(t, i): int(pk) for pk, t, i in cursor.fetchall()}
+
+
 COLUMNS = {
     "token": ("system", "code"),
     "string": ("value_norm", "value_exact"),

@@ -78,17 +78,30 @@ class FhirStore:
                 if not self._visible_or_deleted(found):
                     raise NotFoundError(f"{found.res_type}/{found.res_id} is not known")
         results = BatchWriter(self.conn).write(ops, now=now)
-        if not self.scope.unrestricted:
-            for result in results:
-                stored = result.stored
-                if stored is None or stored.deleted:
-                    continue
-                if not self.visible(stored.res_type, stored.res_id):
-                    raise ForbiddenError(
-                        f"{stored.res_type}/{stored.res_id} would be outside what this "
-                        "access token may see (patient context, role or Consent)"
-                    )
+        self._require_visible(r.stored for r in results)
         return results
+
+    def create_absent(
+        self, ops: Sequence[WriteOp], *, now: datetime | None = None
+    ) -> list[StoredResource]:
+        """Create the resources of `ops` whose (type, id) is not stored yet; leave the others as
+        they are. Returns what was created (version 1). Within a scope, what is created must be
+        visible to the caller (else 403 and the transaction rolls back)."""
+        created = BatchWriter(self.conn).create_absent(ops, now=now)
+        self._require_visible(created)
+        return created
+
+    def _require_visible(self, written: Iterable[StoredResource | None]) -> None:
+        if self.scope.unrestricted:
+            return
+        for stored in written:
+            if stored is None or stored.deleted:
+                continue
+            if not self.visible(stored.res_type, stored.res_id):
+                raise ForbiddenError(
+                    f"{stored.res_type}/{stored.res_id} would be outside what this "
+                    "access token may see (patient context, role or Consent)"
+                )
 
     # -- reads ----------------------------------------------------------------------------------
     def find(self, res_type: str, res_id: str) -> StoredResource | None:

@@ -11,9 +11,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from carebridge.fhir.driver_insert import DuplicateKeyError, insert_index_rows, insert_resources
+from carebridge.fhir.driver_insert import (
+    DuplicateKeyError,
+    insert_absent_resources,
+    insert_index_rows,
+    insert_resources,
+)
 from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.dates import instant_text
 from carebridge.fhir.search.extract import index_rows
@@ -86,6 +92,29 @@ class BatchWriter:
         self._apply(plans, current)
         self._record_urns(ops)
         return [plan.result() for plan in plans]
+
+    def create_absent(
+        self, ops: Sequence[WriteOp], *, now: datetime | None = None
+    ) -> list[StoredResource]:
+        """Create version 1 of each resource whose (type, id) is not stored yet (current or
+        deleted) and leave the others untouched; returns what was created.
+
+        The idempotent write of intake paths whose ids are dedupe keys (device readings): the
+        existence check is the insert itself (`ON CONFLICT DO NOTHING`), not a lookup before it.
+        """
+        _reject_duplicates(ops)
+        now = (now or utc_now()).replace(tzinfo=None)
+        new = [_version(op, 1, now, op.content or {}) for op in ops]
+        created = insert_absent_resources(self.conn, new, [orjson.dumps(r.content) for r in new])
+        stored = [
+            StoredResource(created[(r.res_type, r.res_id)], *_fields_after_pk(r))
+            for r in new
+            if (r.res_type, r.res_id) in created
+        ]
+        insert_index_rows(
+            self.conn, ((r.pk, r.res_type, index_rows(r.content or {})) for r in stored)
+        )
+        return stored
 
     def _plan(self, op: WriteOp, existing: StoredResource | None, now: datetime) -> _Plan:
         if op.if_match is not None and (existing is None or existing.version != op.if_match):
@@ -232,6 +261,10 @@ def _with_meta(content: dict[str, Any], version: int, now: datetime) -> dict[str
 def _version(op: WriteOp, version: int, now: datetime, content: dict[str, Any]) -> StoredResource:
     body = _with_meta({**content, "id": op.res_id}, version, now)
     return StoredResource(0, op.res_type, op.res_id, version, now, False, op.method.value, body)
+
+
+def _fields_after_pk(r: StoredResource) -> tuple[Any, ...]:
+    return (r.res_type, r.res_id, r.version, r.last_updated, r.deleted, r.method, r.content)
 
 
 def _next(
