@@ -122,3 +122,22 @@ class TestLocations:
         for path in ("$[*]", "$[*][*]"):
             for location, value in parse(path).find(document):
                 assert parse(location).find(document) == [(location, value)]
+
+
+_KEYS = st.sampled_from(["a", "b", "readings", "0"])
+_DOCS = st.recursive(
+    st.none() | st.booleans() | st.integers(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=20,
+)
+_PATHS = st.lists(st.sampled_from([".a", ".b", ".readings", "[0]", "[-1]", "[*]"]), max_size=4)
+
+
+class TestFirstAgreesWithFind:
+    @given(document=_DOCS, segments=_PATHS)
+    def test_first_is_the_first_value_that_find_selects(
+        self, document: Any, segments: list[str]
+    ) -> None:
+        path = parse("$" + "".join(segments))
+        found = path.find(document)
+        assert path.first(document) == (found[0][1] if found else MISSING)

@@ -84,8 +84,33 @@ class JsonPath:
 
     def first(self, document: Any) -> Any:
         """The first selected value, or `MISSING` when the path selects nothing."""
-        found = self.find(document)
-        return found[0][1] if found else MISSING
+        return _first(self.segments, 0, document)
+
+
+def _first(segments: tuple[Segment, ...], start: int, value: Any) -> Any:
+    """`first` without building locations (normalization reads several values per reading)."""
+    for position in range(start, len(segments)):
+        segment = segments[position]
+        if isinstance(segment, Member):
+            if not isinstance(value, dict) or segment.name not in value:
+                return MISSING
+            value = value[segment.name]
+        elif isinstance(segment, Index):
+            if not isinstance(value, list) or not -len(value) <= segment.index < len(value):
+                return MISSING
+            value = value[segment.index]
+        else:
+            items = (
+                value
+                if isinstance(value, list)
+                else (list(value.values()) if isinstance(value, dict) else [])
+            )
+            for item in items:
+                found = _first(segments, position + 1, item)
+                if found is not MISSING:
+                    return found
+            return MISSING
+    return value
 
 
 def _step(segment: Segment, location: str, value: Any) -> list[tuple[str, Any]]:
@@ -105,6 +130,7 @@ def _step(segment: Segment, location: str, value: Any) -> list[tuple[str, Any]]:
     return []
 
 
+@lru_cache(maxsize=4096)
 def _member_location(name: str) -> str:
     if _IDENTIFIER.fullmatch(name):
         return f".{name}"

@@ -110,9 +110,12 @@ def normalize_payload(
 
 def _assign(payload: Any, templates: Sequence[DeviceTemplate]) -> list[_Candidate]:
     candidates: dict[str, _Candidate] = {}
+    found: dict[str, list[tuple[str, Any]]] = {}  # templates share a few readings paths
     for template in templates:
         path = jsonpath.parse(template.readings)
-        for location, element in path.find(payload):
+        if template.readings not in found:
+            found[template.readings] = path.find(payload)
+        for location, element in found[template.readings]:
             candidate = candidates.setdefault(location, _Candidate(location, element, False))
             candidate.in_collection |= path.selects_many
             if candidate.template is None and _matches(template, element):
