@@ -19,6 +19,10 @@ Delivery guarantees, with the MQTT 3.1.1 rules they rest on
 - **Batches.** Messages are gathered until `batch_size` messages, `max_wait` seconds after the
   first one, or a short idle gap (the broker sends at most its in-flight window, default 20
   messages, before it waits for acknowledgements). Each batch is one transaction.
+- **Two stages.** A batch is prepared (credentials and device links read, readings normalized,
+  Observations serialized with their index rows) while the previous one commits in a second
+  thread, so the database's work overlaps the gateway's. Commits and acknowledgements stay in
+  arrival order; at most one prepared batch waits.
 - **Poison messages.** If a batch fails, its messages are retried one by one; a message that still
   fails is dead-lettered with the error type (never its content in logs) and acknowledged, so one
   bad message cannot stall the stream. If even that fails (database down), nothing is
@@ -43,7 +47,7 @@ from sqlalchemy import Engine
 
 from carebridge.devices import service
 from carebridge.devices.repository import DeadLetter, DeviceRepository
-from carebridge.devices.service import Delivery, DeliveryReport, IntakeConfig
+from carebridge.devices.service import Delivery, DeliveryReport, IntakeConfig, PreparedIntake
 from carebridge.fhir.store import FhirStore
 from carebridge.kit.clock import utc_now
 
@@ -144,6 +148,9 @@ class Gateway:
         self.subscribed = threading.Event()
         self._stopping = threading.Event()
         self._inbox: queue.Queue[Received] = queue.Queue()
+        self._ready: queue.Queue[tuple[list[Received], PreparedIntake | None] | None] = queue.Queue(
+            maxsize=1
+        )
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -180,12 +187,16 @@ class Gateway:
     def run(self) -> GatewayStats:
         self._client.connect(self.address.host, self.address.port, keepalive=30)
         self._client.loop_start()
+        committer = threading.Thread(target=self._commit_loop, name="gateway-commit", daemon=True)
+        committer.start()
         try:
             while not self._stopping.is_set():
                 batch = self._collect()
                 if batch:
-                    self._settle(batch)
+                    self._ready.put((batch, self._prepare(batch)))
         finally:
+            self._ready.put(None)
+            committer.join()
             self._client.disconnect()
             self._client.loop_stop()
         return self.stats
@@ -209,14 +220,37 @@ class Gateway:
                 break
         return batch
 
-    def _settle(self, batch: list[Received]) -> None:
+    def _prepare(self, batch: Sequence[Received]) -> PreparedIntake | None:
+        """Normalize and serialize a batch (reads only) while the previous one commits; None if
+        that fails, and the committer then runs the whole intake itself."""
+        deliveries = [to_delivery(m) for m in batch]
+        try:
+            with self.engine.connect() as conn:
+                return service.prepare(
+                    FhirStore(conn), DeviceRepository(conn), deliveries, self.config
+                )
+        except Exception as exc:
+            log.warning("preparing a batch of %d failed (%s)", len(batch), type(exc))
+            return None
+
+    def _commit_loop(self) -> None:
+        """Commits prepared batches in arrival order and acknowledges them (its own thread, so
+        the next batch is prepared meanwhile; the queue holds one batch, which bounds memory)."""
+        while True:
+            item = self._ready.get()
+            if item is None:
+                return
+            self._settle(*item)
+
+    def _settle(self, batch: list[Received], prepared: PreparedIntake | None) -> None:
         while not self._stopping.is_set():
             try:
-                reports = self._commit(batch)
+                reports = self._commit(batch, prepared)
             except Exception as exc:
                 log.warning("batch of %d failed (%s); retrying one by one", len(batch), type(exc))
                 if not self._one_by_one(batch):
                     time.sleep(1.0)
+                    prepared = None
                     continue
                 return
             self._acknowledge(batch)
@@ -225,10 +259,16 @@ class Gateway:
                 self.on_commit(batch, reports)
             return
 
-    def _commit(self, batch: Sequence[Received]) -> list[DeliveryReport]:
-        deliveries = [to_delivery(m) for m in batch]
+    def _commit(
+        self, batch: Sequence[Received], prepared: PreparedIntake | None = None
+    ) -> list[DeliveryReport]:
         with self.engine.begin() as conn:
-            return service.ingest(FhirStore(conn), DeviceRepository(conn), deliveries, self.config)
+            store, repo = FhirStore(conn), DeviceRepository(conn)
+            if prepared is None:
+                prepared = service.prepare(
+                    store, repo, [to_delivery(m) for m in batch], self.config
+                )
+            return service.commit(store, repo, prepared)
 
     def _one_by_one(self, batch: list[Received]) -> bool:
         """Each message in its own transaction; False when the database itself is failing."""

@@ -39,6 +39,7 @@ from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.search.query import SearchQuery
 from carebridge.fhir.service import FhirContext, query_for
 from carebridge.fhir.store import FhirStore
+from carebridge.fhir.writer import serialized_create
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
 from carebridge.kit.ids import is_valid_id, new_id
@@ -244,10 +245,40 @@ def ingest(
     deliveries: Sequence[Delivery],
     config: IntakeConfig,
 ) -> list[DeliveryReport]:
-    """Normalize, deduplicate and store a batch of deliveries: one `store.write` for all of them.
+    """Normalize, deduplicate and store a batch of deliveries: one create for all of them.
 
     Refused devices and rejected readings are dead-lettered with their reason.
     """
+    return commit(store, repo, prepare(store, repo, deliveries, config))
+
+
+@dataclass
+class _Batch:
+    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: list[tuple[ReadingReport, DeliveryReport, int]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass
+class PreparedIntake:
+    """A batch normalized, checked and serialized, waiting to be written (`commit`)."""
+
+    reports: list[DeliveryReport]
+    ops: list[WriteOp]  # Observations, serialized with their index rows
+    observations: dict[str, dict[str, Any]]  # the same, by id, for the AuditEvent
+    pending: list[tuple[ReadingReport, DeliveryReport, int]]
+    dead_letters: list[DeadLetter]
+
+
+def prepare(
+    store: FhirStore,
+    repo: DeviceRepository,
+    deliveries: Sequence[Delivery],
+    config: IntakeConfig,
+) -> PreparedIntake:
+    """Everything `ingest` does before writing: reads the devices' credentials and links, then
+    normalizes, maps and serializes the readings. It only reads, so a gateway can prepare the
+    next batch while the previous one commits."""
     device_ids = {d.device_id for d in deliveries}
     stored = repo.credentials(device_ids)
     links = {
@@ -256,16 +287,32 @@ def ingest(
     }
     batch = _Batch()
     reports = [_one(d, stored, links, config, batch) for d in deliveries]
-    _write(store, batch)
-    repo.add_dead_letters(batch.dead_letters)
-    return reports
+    stamp = utc_now()
+    ops = [
+        serialized_create(WriteOp(Method.PUT, "Observation", key, body), stamp)
+        for key, body in batch.observations.items()
+    ]
+    return PreparedIntake(reports, ops, batch.observations, batch.pending, batch.dead_letters)
 
 
-@dataclass
-class _Batch:
-    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pending: list[tuple[ReadingReport, DeliveryReport, int]] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
+def commit(
+    store: FhirStore, repo: DeviceRepository, prepared: PreparedIntake
+) -> list[DeliveryReport]:
+    """Write a prepared batch: the Observations not stored yet (the check is the insert itself;
+    a reading whose Observation already exists becomes a duplicate), one AuditEvent for what was
+    stored, and the dead letters. Returns the reports."""
+    created = {r.res_id for r in store.create_absent(prepared.ops)} if prepared.ops else set()
+    for entry, report, index in prepared.pending:
+        key = (entry.observation or "").removeprefix("Observation/")
+        if key not in created:
+            report.readings[index] = ReadingReport(
+                ReadingOutcome.DUPLICATE, entry.location, entry.observation, entry.kind
+            )
+    stored = [(key, body) for key, body in prepared.observations.items() if key in created]
+    if stored:
+        store.write([WriteOp(Method.POST, "AuditEvent", new_id(), _audit(stored))])
+    repo.add_dead_letters(prepared.dead_letters)
+    return prepared.reports
 
 
 def _one(
@@ -318,37 +365,18 @@ def _accept(reading: NormalizedReading, report: DeliveryReport, batch: _Batch) -
         batch.pending.append((entry, report, len(report.readings) - 1))
 
 
-def _write(store: FhirStore, batch: _Batch) -> None:
-    """Create the batch's Observations that are not stored yet (the check is the insert itself);
-    readings whose Observation already existed become duplicates."""
-    ops = [
-        WriteOp(Method.PUT, "Observation", key, {**body, "id": key})
-        for key, body in batch.observations.items()
-    ]
-    created = {r.res_id for r in store.create_absent(ops)} if ops else set()
-    for entry, report, index in batch.pending:
-        key = (entry.observation or "").removeprefix("Observation/")
-        if key not in created:
-            report.readings[index] = ReadingReport(
-                ReadingOutcome.DUPLICATE, entry.location, entry.observation, entry.kind
-            )
-    stored = [op for op in ops if op.res_id in created]
-    if stored:
-        store.write([WriteOp(Method.POST, "AuditEvent", new_id(), _audit(stored))])
-
-
 _MAX_AUDITED = 100
 
 
-def _audit(ops: list[WriteOp]) -> dict[str, Any]:
+def _audit(stored: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """One AuditEvent per stored batch (not per reading, which would double the writes of the
     hot path): the devices as agents' sources, the Observations created (the first 100) and
     every patient whose record received readings, so a patient's access log shows them."""
-    devices = sorted({str((op.content or {}).get("device", {}).get("reference")) for op in ops})
+    devices = sorted({str(body.get("device", {}).get("reference")) for _, body in stored})
     patients = sorted(
         {
-            str((op.content or {}).get("subject", {}).get("reference", "")).removeprefix("Patient/")
-            for op in ops
+            str(body.get("subject", {}).get("reference", "")).removeprefix("Patient/")
+            for _, body in stored
         }
         - {""}
     )
@@ -356,9 +384,9 @@ def _audit(ops: list[WriteOp]) -> dict[str, Any]:
         interaction=FhirInteraction.CREATE,
         resource_type="Observation",
         outcome=201,
-        entities=tuple(f"Observation/{op.res_id}" for op in ops[:_MAX_AUDITED]),
+        entities=tuple(f"Observation/{key}" for key, _ in stored[:_MAX_AUDITED]),
         patients=tuple(patients),
-        detail=f"{len(ops)} device readings stored",
+        detail=f"{len(stored)} device readings stored",
     )
     who = devices[0] if len(devices) == 1 else None
     actor = Actor("device-intake", who)

@@ -26,12 +26,11 @@ from sqlalchemy import Engine
 from carebridge.fhir.bulk_indexes import deferred_indexes
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.references import iter_references
-from carebridge.fhir.search.dates import instant_text
-from carebridge.fhir.search.extract import index_rows
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
 from carebridge.fhir.validation import check_shape, validate_resource
+from carebridge.fhir.writer import serialized_create
 from carebridge.kit.clock import utc_now
 from carebridge.kit.db import refresh_statistics
 from carebridge.kit.errors import AppError
@@ -88,7 +87,6 @@ def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepar
     now), so the writer hands bytes to the database instead of rebuilding dicts; a resource that
     turns out to exist already is decoded and versioned by the writer as usual."""
     stamp = utc_now().replace(tzinfo=None)
-    last_updated = instant_text(stamp)
     out = []
     for source, line in lines:
         try:
@@ -105,12 +103,7 @@ def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepar
             rtype = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
             out.append(Prepared(source, None, report.dead_letters[0].reason, str(rtype)))
             continue
-        content = op.content or {}
-        op.index = index_rows(content)
-        meta = {**(content.get("meta") or {}), "versionId": "1", "lastUpdated": last_updated}
-        op.encoded = orjson.dumps({**content, "meta": meta})
-        op.stamped = stamp
-        op.content = None
+        op = serialized_create(op, stamp)
         out.append(Prepared(source, op, None, op.res_type))
     return out
 

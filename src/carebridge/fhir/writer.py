@@ -97,24 +97,40 @@ class BatchWriter:
         self, ops: Sequence[WriteOp], *, now: datetime | None = None
     ) -> list[StoredResource]:
         """Create version 1 of each resource whose (type, id) is not stored yet (current or
-        deleted) and leave the others untouched; returns what was created.
+        deleted) and leave the others untouched; returns what was created (`content` is None
+        for ops that came serialized, see `serialized_create`).
 
         The idempotent write of intake paths whose ids are dedupe keys (device readings): the
         existence check is the insert itself (`ON CONFLICT DO NOTHING`), not a lookup before it.
         """
         _reject_duplicates(ops)
         now = (now or utc_now()).replace(tzinfo=None)
-        new = [_version(op, 1, now, op.content or {}) for op in ops]
-        created = insert_absent_resources(self.conn, new, [orjson.dumps(r.content) for r in new])
-        stored = [
-            StoredResource(created[(r.res_type, r.res_id)], *_fields_after_pk(r))
-            for r in new
-            if (r.res_type, r.res_id) in created
+        ready = [op if op.encoded is not None else serialized_create(op, now) for op in ops]
+        new = [
+            StoredResource(
+                0, op.res_type, op.res_id, 1, op.stamped or now, False, op.method.value, None
+            )
+            for op in ready
+        ]
+        created = insert_absent_resources(self.conn, new, [op.encoded or b"" for op in ready])
+        kept = [
+            (op, created[(op.res_type, op.res_id)])
+            for op in ready
+            if (op.res_type, op.res_id) in created
         ]
         insert_index_rows(
-            self.conn, ((r.pk, r.res_type, index_rows(r.content or {})) for r in stored)
+            self.conn,
+            (
+                (pk, op.res_type, op.index or index_rows(orjson.loads(op.encoded or b"{}")))
+                for op, pk in kept
+            ),
         )
-        return stored
+        return [
+            StoredResource(pk, *_fields_after_pk(new_row))
+            for (op, pk), new_row in zip(
+                kept, (n for n in new if (n.res_type, n.res_id) in created), strict=True
+            )
+        ]
 
     def _plan(self, op: WriteOp, existing: StoredResource | None, now: datetime) -> _Plan:
         if op.if_match is not None and (existing is None or existing.version != op.if_match):
@@ -240,6 +256,26 @@ class BatchWriter:
         ]
         if fresh:
             self.conn.execute(insert(urn_alias), fresh)
+
+
+def serialized_create(op: WriteOp, stamp: datetime) -> WriteOp:
+    """`op` as version 1 stamped at `stamp`: its search index rows computed and its content
+    serialized with meta.versionId and meta.lastUpdated, ready for a create (bulk loads, device
+    readings). Done where the data is prepared, so the writer only hands bytes to the database."""
+    content = {**(op.content or {}), "id": op.res_id}
+    meta = {**(content.get("meta") or {}), "versionId": "1", "lastUpdated": instant_text(stamp)}
+    stamped = {**content, "meta": meta}
+    return WriteOp(
+        op.method,
+        op.res_type,
+        op.res_id,
+        None,
+        op.if_match,
+        op.urn,
+        op.index or index_rows(stamped),
+        orjson.dumps(stamped),
+        stamp.replace(tzinfo=None),
+    )
 
 
 def _reject_duplicates(ops: Sequence[WriteOp]) -> None:
