@@ -51,10 +51,13 @@ def test_creates_the_absent_and_leaves_stored_and_deleted_ones_untouched(engine:
         kept = store.find("Observation", "kept")
         gone = store.find("Observation", "gone")
         new = store.find("Observation", "new")
-        assert kept is not None and kept.version == 1
+        assert kept is not None
+        assert kept.version == 1
         assert (kept.content or {})["valueQuantity"]["value"] == 70
-        assert gone is not None and gone.deleted and gone.version == 2
-        assert new is not None and (new.content or {})["meta"]["versionId"] == "1"
+        assert gone is not None
+        assert (gone.deleted, gone.version) == (True, 2)
+        assert new is not None
+        assert (new.content or {})["meta"]["versionId"] == "1"
         page = store.search(parse_search(["Observation"], [("value-quantity", "ge72")]))
         assert [m.res_id for m in page.matches] == ["new"]  # indexed, only what was created
 
@@ -75,6 +78,8 @@ def test_within_a_patient_scope_creating_another_patients_data_is_forbidden(
 ) -> None:
     with engine.begin() as conn:
         FhirStore(conn).write([put({"resourceType": "Patient", "id": p}) for p in ("p1", "p2")])
-    with engine.connect() as conn, pytest.raises(ForbiddenError):
+    ops = [put(weight("mine", "p1", 70)), put(weight("theirs", "p2", 70))]
+    with engine.connect() as conn:
         scoped = FhirStore(conn, scope=AccessScope(patient_id="p1"))
-        scoped.create_absent([put(weight("mine", "p1", 70)), put(weight("theirs", "p2", 70))])
+        with pytest.raises(ForbiddenError):
+            scoped.create_absent(ops)
