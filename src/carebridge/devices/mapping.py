@@ -34,6 +34,7 @@ Choices, with their sources:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from carebridge.devices.kinds import Coding, ReadingKind, kind_spec
@@ -83,6 +84,7 @@ def to_observation(reading: NormalizedReading) -> dict[str, Any]:
     return observation | _values(reading) | _annotations(reading)
 
 
+@lru_cache(maxsize=1024)  # `issued` is the same for every reading of a delivery
 def fhir_datetime(moment: datetime) -> str:
     """FHIR dateTime/instant text in UTC with a `Z`, seconds always present."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

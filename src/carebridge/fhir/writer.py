@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -258,12 +259,17 @@ class BatchWriter:
             self.conn.execute(insert(urn_alias), fresh)
 
 
+@lru_cache(maxsize=16)
+def _stamp_text(stamp: datetime) -> str:
+    return instant_text(stamp)  # a batch shares one stamp: formatted once
+
+
 def serialized_create(op: WriteOp, stamp: datetime) -> WriteOp:
     """`op` as version 1 stamped at `stamp`: its search index rows computed and its content
     serialized with meta.versionId and meta.lastUpdated, ready for a create (bulk loads, device
     readings). Done where the data is prepared, so the writer only hands bytes to the database."""
     content = {**(op.content or {}), "id": op.res_id}
-    meta = {**(content.get("meta") or {}), "versionId": "1", "lastUpdated": instant_text(stamp)}
+    meta = {**(content.get("meta") or {}), "versionId": "1", "lastUpdated": _stamp_text(stamp)}
     stamped = {**content, "meta": meta}
     return WriteOp(
         op.method,
