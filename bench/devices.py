@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from carebridge.config import Settings
 from carebridge.devices import endpoints as device_endpoints
 from carebridge.devices import service
 from carebridge.devices.gateway import Gateway, Received
+from carebridge.devices.gateway_pool import GatewayPool, GatewaySpec
 from carebridge.devices.registry import DeviceKind
 from carebridge.devices.repository import DeviceRepository
 from carebridge.devices.service import DeliveryReport
@@ -159,35 +161,79 @@ def publisher(port: int, tokens: dict[str, str], args: Any, out: Any) -> None:
     out.put(sent)
 
 
+def record_commits(out: Any, batch: Sequence[Received], _reports: Sequence[DeliveryReport]) -> None:
+    """on_commit in a pool's gateway process: (seq, commit time) of each message, to the bench."""
+    now = time.time()
+    out.put([(orjson.loads(m.payload)["seq"], now) for m in batch])
+
+
+class Gateways:
+    """The gateway under test: one in a thread of this process, or a pool of processes."""
+
+    def __init__(self, engine: Engine, port: int, count: int) -> None:
+        self.committed: dict[int, float] = {}
+        self.count = count
+        broker = f"mqtt://127.0.0.1:{port}"
+        if count == 1:
+            self.single = Gateway(engine, broker, client_id="bench-gw", on_commit=self._record)
+            self.runner = threading.Thread(target=self.single.run, daemon=True)
+            return
+        self.queue: Any = mp.get_context("spawn").Queue()
+        url = engine.url.render_as_string(hide_password=False)
+        self.pool = GatewayPool(
+            GatewaySpec(url, broker, "bench-gw"), count, partial(record_commits, self.queue)
+        )
+        self.runner = threading.Thread(target=self.pool.run, daemon=True)
+
+    def _record(self, batch: Sequence[Received], _reports: Sequence[DeliveryReport]) -> None:
+        now = time.time()
+        for message in batch:
+            self.committed[orjson.loads(message.payload)["seq"]] = now
+
+    def start(self) -> None:
+        self.runner.start()
+        if self.count == 1:
+            if not self.single.subscribed.wait(10):
+                sys.exit("the gateway did not subscribe")
+        else:
+            time.sleep(8)  # spawned processes import, connect and subscribe
+
+    def drain(self) -> None:
+        if self.count > 1:
+            while not self.queue.empty():
+                self.committed.update(self.queue.get())
+
+    def stop(self) -> int:
+        if self.count == 1:
+            self.single.stop()
+            self.runner.join(30)
+            return self.single.stats.batches
+        self.pool.stop()
+        self.runner.join(60)
+        self.drain()
+        return self.pool.total.batches
+
+
 def mqtt_run(url: str, args: Any, workdir: Path) -> dict[str, Any]:
     engine, tokens = prepare(url, args.devices)
     broker, port = start_broker(workdir)
-    committed: dict[int, float] = {}
-
-    def on_commit(batch: Sequence[Received], _reports: Sequence[DeliveryReport]) -> None:
-        now = time.time()
-        for message in batch:
-            committed[orjson.loads(message.payload)["seq"]] = now
-
-    gateway = Gateway(engine, f"mqtt://127.0.0.1:{port}", client_id="bench-gw", on_commit=on_commit)
-    runner = threading.Thread(target=gateway.run, daemon=True)
+    gateways = Gateways(engine, port, args.gateways)
     try:
-        runner.start()
-        if not gateway.subscribed.wait(10):
-            sys.exit("the gateway did not subscribe")
+        gateways.start()
         out: Any = mp.Queue()
         pub = mp.Process(target=publisher, args=(port, tokens, args, out))
         pub.start()
         sent: dict[int, float] = out.get(timeout=3600)
         pub.join()
         deadline = time.time() + 3600
-        while len(committed) < len(sent) and time.time() < deadline:
+        while len(gateways.committed) < len(sent) and time.time() < deadline:
+            gateways.drain()
             time.sleep(0.05)
-        gateway.stop()
-        runner.join(30)
+        batches = gateways.stop()
     finally:
         broker.kill()
         broker.wait()
+    committed = gateways.committed
     stored = observations(engine)
     engine.dispose()
     latencies = [committed[s] - sent[s] for s in sent if s in committed]
@@ -199,7 +245,7 @@ def mqtt_run(url: str, args: Any, workdir: Path) -> dict[str, Any]:
         "lost": total - stored,
         "per_s": total / span,
         **latency_summary(latencies),
-        "batches": gateway.stats.batches,
+        "batches": batches,
     }
 
 
@@ -238,10 +284,15 @@ def run(backend: str, args: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mqtt_url = database_url(backend, "bench_devices_mqtt", fresh=True)
         mqtt_result = mqtt_run(mqtt_url, args, Path(tmp))
-    http_result = http_run(database_url(backend, "bench_devices_http", fresh=True), args)
-    for name, result in (("MQTT → gateway", mqtt_result), ("HTTP batch", http_result)):
+    results = [("MQTT → gateway", mqtt_result)]
+    if not args.no_http:
+        http_url = database_url(backend, "bench_devices_http", fresh=True)
+        results.append(("HTTP batch", http_run(http_url, args)))
+    for name, result in results:
         report.add(
-            f"{name} ({args.rate:,}/s offered)" if name.startswith("MQTT") else name,
+            f"{name} ({args.rate:,}/s offered, {args.gateways} process)"
+            if name.startswith("MQTT")
+            else name,
             result["readings"],
             result["stored"],
             result["lost"],
@@ -255,11 +306,12 @@ def run(backend: str, args: Any) -> None:
         "per_message": args.per_message,
         "http_batch": args.http_batch,
         "devices": args.devices,
+        "gateway_processes": args.gateways,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "broker": "private mosquitto, max_inflight_messages 100, max_queued_messages 0",
     }
-    report.emit(f"{backend}-{args.rate}per-s")
+    report.emit(f"{backend}-{args.rate}per-s-{args.gateways}gw")
     print(f"load average before {load_before}, after {os.getloadavg()}")
 
 
@@ -273,6 +325,10 @@ def main() -> None:
     parser.add_argument("--per-message", type=int, default=10)
     parser.add_argument("--http-batch", type=int, default=100)
     parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument(
+        "--gateways", type=int, default=1, help="gateway processes (a shared subscription)"
+    )
+    parser.add_argument("--no-http", action="store_true", help="only the MQTT path")
     args = parser.parse_args()
     for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
         run(backend, args)

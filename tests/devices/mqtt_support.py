@@ -19,7 +19,7 @@ from carebridge.fhir.store import FhirStore
 
 
 class GatewayProcess:
-    def __init__(self, db_url: str, broker: str, client_id: str) -> None:
+    def __init__(self, db_url: str, broker: str, client_id: str, processes: int = 1) -> None:
         # The client id doubles as topic prefix: parallel runs never see each other's devices.
         self.args = [
             sys.executable,
@@ -34,7 +34,10 @@ class GatewayProcess:
             client_id,
             "--topic-prefix",
             client_id,
+            "--processes",
+            str(processes),
         ]
+        self.processes = processes
         self.process: subprocess.Popen[str] | None = None
         self.watcher: threading.Thread | None = None
         self.log: list[str] = []
@@ -46,13 +49,17 @@ class GatewayProcess:
         ready = threading.Event()
         stream = self.process.stderr
         assert stream is not None
+        subscribed = 0
 
         def watch() -> None:
+            nonlocal subscribed
             with stream:
                 for line in stream:
                     self.log.append(line)
                     if "subscribed" in line:
-                        ready.set()
+                        subscribed += 1
+                        if subscribed >= self.processes:
+                            ready.set()
 
         self.watcher = threading.Thread(target=watch, daemon=True)
         self.watcher.start()

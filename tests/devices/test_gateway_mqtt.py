@@ -8,6 +8,9 @@ be reached the tests fail, they never skip.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -94,6 +97,39 @@ class TestGatewayRestart:
             gateway.kill()
         assert len(versions) == 1500
         assert set(versions) == {1}
+        with engine.connect() as conn:
+            assert DeviceRepository(conn).dead_letters() == []
+
+    def test_a_pool_shares_the_stream_and_survives_losing_a_process(
+        self, engine: Engine, broker_url: str, gateway_id: str
+    ) -> None:
+        db_url = engine.url.render_as_string(hide_password=False)
+        tokens = setup_devices(engine, 5)
+        items = payloads(gateway_id, tokens, messages=300, per_message=5)
+        pool = GatewayProcess(db_url, broker_url, gateway_id, processes=2)
+        pool.start()
+        try:
+            pids = {
+                int(p) for p in re.findall(r"gateway-\d\[(\d+)\] subscribed", "".join(pool.log))
+            }
+            assert len(pids) == 2
+            publish(broker_url, items[:120])
+            time.sleep(0.05)
+            os.kill(min(pids), signal.SIGKILL)  # the pool starts it again with its session
+            publish(broker_url, items[120:])
+            versions = wait_for(engine, 1500)
+            time.sleep(1.0)
+            versions = observation_versions(engine)
+            assert pool.stop() == 0
+        finally:
+            pool.kill()
+        assert len(versions) == 1500
+        assert set(versions) == {1}
+        log = "".join(pool.log)
+        assert "starting it again" in log
+        shares = dict(re.findall(r"gateway-(\d)\[\d+\] stopped: \d+ messages, (\d+) stored", log))
+        assert set(shares) == {"1", "2"}
+        assert all(int(stored) > 0 for stored in shares.values())  # the broker shared the stream
         with engine.connect() as conn:
             assert DeviceRepository(conn).dead_letters() == []
 

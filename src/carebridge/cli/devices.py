@@ -21,6 +21,7 @@ from carebridge.cli.options import DbOption, settings_for
 from carebridge.devices import replay as device_replay
 from carebridge.devices import service
 from carebridge.devices.gateway import DEFAULT_BROKER, DEFAULT_CLIENT_ID, Gateway, GatewayStats
+from carebridge.devices.gateway_pool import GatewaySpec, run_pool
 from carebridge.devices.registry import DeviceKind
 from carebridge.devices.repository import DeviceRepository
 from carebridge.devices.templates import TemplateError
@@ -107,6 +108,14 @@ def gateway(
     topic_prefix: Annotated[str, typer.Option(help="Prefix before devices/+/readings.")] = "",
     batch_size: Annotated[int, typer.Option(help="Messages per transaction, at most.")] = 500,
     max_wait_ms: Annotated[int, typer.Option(help="Longest wait to fill a batch.")] = 200,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Gateway processes sharing the subscription ($share/CLIENT_ID/...), each with "
+            "the session CLIENT_ID-N; 1 keeps one plain subscription.",
+        ),
+    ] = 1,
     templates: Annotated[
         Path | None,
         typer.Option(
@@ -125,6 +134,21 @@ def gateway(
     except TemplateError as exc:
         console.print(f"[red]device templates: {exc}[/red]")
         raise typer.Exit(code=2) from None
+    if processes > 1:
+        spec = GatewaySpec(
+            settings_for(db).database_url,
+            broker,
+            client_id,
+            topic_prefix,
+            batch_size,
+            max_wait_ms / 1000,
+            folder,
+        )
+        with _engine(db):  # schema checked and upgraded once, before the processes start
+            pass
+        stats = run_pool(spec, processes)
+        _print_stats(stats)
+        return
     with _engine(db) as engine:
         stats = _run_gateway(
             Gateway(
@@ -137,6 +161,10 @@ def gateway(
                 config=config,
             )
         )
+    _print_stats(stats)
+
+
+def _print_stats(stats: GatewayStats) -> None:
     console.print(
         f"gateway stopped: {stats.messages} messages, {stats.stored} stored,"
         f" {stats.duplicate} duplicate, {stats.refused} refused"

@@ -98,9 +98,12 @@ class GatewayStats:
             self.refused += report.count(service.ReadingOutcome.REFUSED)
 
 
-def topic_filter(prefix: str = "") -> str:
-    """`devices/+/readings`, optionally under a prefix (a site, a region, a test run)."""
-    return f"{prefix.strip('/')}/{TOPIC_FILTER}" if prefix.strip("/") else TOPIC_FILTER
+def topic_filter(prefix: str = "", shared_group: str | None = None) -> str:
+    """`devices/+/readings`, optionally under a prefix (a site, a region, a test run); with a
+    group, the shared subscription `$share/{group}/...` (MQTT 5.0 §4.8.2, which Mosquitto also
+    offers to 3.1.1 clients): the broker hands each message to one gateway of the group."""
+    base = f"{prefix.strip('/')}/{TOPIC_FILTER}" if prefix.strip("/") else TOPIC_FILTER
+    return f"$share/{shared_group}/{base}" if shared_group else base
 
 
 def device_of_topic(topic: str) -> str | None:
@@ -132,6 +135,7 @@ class Gateway:
         *,
         client_id: str = DEFAULT_CLIENT_ID,
         topic_prefix: str = "",
+        shared_group: str | None = None,
         batch_size: int = 500,
         max_wait: float = 0.2,
         idle_gap: float = 0.01,
@@ -140,7 +144,7 @@ class Gateway:
     ) -> None:
         self.engine = engine
         self.address = BrokerAddress.parse(broker)
-        self.topic = topic_filter(topic_prefix)
+        self.topic = topic_filter(topic_prefix, shared_group)
         self.batch_size, self.max_wait, self.idle_gap = batch_size, max_wait, idle_gap
         self.config = config or IntakeConfig()
         self.on_commit = on_commit
