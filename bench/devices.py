@@ -1,20 +1,23 @@
 """Device readings benchmark: publish → committed Observation, through MQTT and through HTTP, on
 SQLite and/or PostgreSQL; throughput and end-to-end latency p50/p95.
 
-    python bench/devices.py --backend postgres --readings 20000 --rate 5000
+    python bench/devices.py --backend postgres --readings 30000 --rate 5000
+    python bench/devices.py --backend postgres --readings 30000 --rate 5000 --gateways 2 --no-http
     python bench/devices.py --backend both --readings 10000 --rate 1000 --per-message 10
 
 MQTT: a publisher *process* sends `--readings` generic-format readings, `--per-message` to a QoS 1
 message, paced at `--rate` readings/s, to a private Mosquitto started for the run (no persistence,
-`max_queued_messages 0` so nothing is dropped under backlog, `max_inflight_messages 100`); the
-gateway (`devices.gateway.Gateway`, ack after commit) runs in this process and records the commit
-time of every message. Latency = commit time - publish time, per message; throughput = readings /
-(last commit - first publish). The run fails if any reading is missing afterwards.
+`max_queued_messages 0` so nothing is dropped under backlog, `max_inflight_messages` from
+`--inflight`, default 100). With `--gateways 1` the gateway (`devices.gateway.Gateway`, ack after
+commit) runs in a thread of this process; with N > 1 a `GatewayPool` of N processes on a shared
+subscription. Each gateway records the commit time of every message it stores. Latency = commit
+time - publish time, per message; throughput = readings / (last commit - first publish). The run
+fails if any reading is missing afterwards.
 
 HTTP: `POST /devices/readings` through the ASGI app in process (no network), one device credential,
-`--http-batch` readings per request, sequential; latency is per request.
+`--http-batch` readings per request, sequential; latency is per request (`--no-http` skips it).
 
-Prints a table and writes bench/results/devices-<backend>-<rate>per-s.json with the machine's
+Prints a table and writes bench/results/devices-<backend>-<rate>per-s-<N>gw.json with the machine's
 load average.
 """
 
@@ -71,12 +74,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_broker(workdir: Path, inflight: int) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 0\nmax_inflight_messages 100\n"
+        f"max_queued_messages 0\nmax_inflight_messages {inflight}\n"
     )
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     broker = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.DEVNULL)
@@ -216,7 +219,7 @@ class Gateways:
 
 def mqtt_run(url: str, args: Any, workdir: Path) -> dict[str, Any]:
     engine, tokens = prepare(url, args.devices)
-    broker, port = start_broker(workdir)
+    broker, port = start_broker(workdir, args.inflight)
     gateways = Gateways(engine, port, args.gateways)
     try:
         gateways.start()
@@ -309,7 +312,8 @@ def run(backend: str, args: Any) -> None:
         "gateway_processes": args.gateways,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "broker": "private mosquitto, max_inflight_messages 100, max_queued_messages 0",
+        "broker": "private mosquitto, max_queued_messages 0",
+        "max_inflight_messages": args.inflight,
     }
     report.emit(f"{backend}-{args.rate}per-s-{args.gateways}gw")
     print(f"load average before {load_before}, after {os.getloadavg()}")
@@ -329,6 +333,9 @@ def main() -> None:
         "--gateways", type=int, default=1, help="gateway processes (a shared subscription)"
     )
     parser.add_argument("--no-http", action="store_true", help="only the MQTT path")
+    parser.add_argument(
+        "--inflight", type=int, default=100, help="broker max_inflight_messages per session"
+    )
     args = parser.parse_args()
     for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
         run(backend, args)
