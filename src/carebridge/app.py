@@ -29,6 +29,7 @@ from carebridge.fhir.schema import upgrade
 from carebridge.fhir.search.parameters import registry
 from carebridge.fhir.store import FhirStore
 from carebridge.ingest import endpoints as ingest_endpoints
+from carebridge.ingest import uploads
 from carebridge.kit.db import create_db_engine, refresh_statistics
 from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
@@ -83,11 +84,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
 
 def _resume_jobs(app: FastAPI) -> None:
-    """Export jobs queued or running when the server last stopped start again."""
+    """Export and upload jobs queued or running when the server last stopped start again."""
     with app.state.engine.connect() as conn:
         pending = bulk_export.pending_jobs(conn)
     for job_id in pending:
         bulk_endpoints.schedule_export(app.state, job_id, app.state.settings.base_url + "/fhir")
+    for job_id in uploads.pending(app.state.engine):
+        ingest_endpoints.schedule_upload(app.state, job_id)
 
 
 def _audit_refusal(request: Request, exc: AppError) -> None:

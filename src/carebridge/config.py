@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str = "http://127.0.0.1:8000"
     export_dir: Path = Path("var/export")
+    # Feed files uploaded with `Prefer: respond-async` wait here until their job has run.
+    upload_dir: Path = Path("var/uploads")
     max_bundle_entries: int = 10_000
     max_request_bytes: int = 64 * 1024 * 1024
     default_page_size: int = 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from carebridge.app import create_app
 from carebridge.config import Settings
 from carebridge.fhir.http import error_response
+from carebridge.ingest import uploads
 from carebridge.ingest.endpoints import router
 from carebridge.kit.errors import AppError
 from tests.conftest import bearer
@@ -95,3 +97,65 @@ def test_the_mounted_uploads_need_a_token_that_may_create_every_type(
         assert post(bearer(settings, "system/Patient.c")) == 403
         assert post(bearer(settings, "system/*.c")) == 200
     app.state.engine.dispose()
+
+
+# -- asynchronous uploads (Prefer: respond-async) --------------------------------------------------
+def _poll(client: TestClient, url: str, headers: dict[str, str]) -> dict[str, object]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = client.get(url, headers=headers)
+        if response.status_code == 200:
+            body: dict[str, object] = response.json()
+            return body
+        assert response.status_code == 202, response.text
+        assert response.headers["X-Progress"] in ("queued", "running")
+        time.sleep(0.1)
+    raise AssertionError("the upload job did not finish within 60 s")
+
+
+def test_an_async_upload_answers_202_and_its_job_gives_the_same_summary(
+    settings: Settings, population: Path, tmp_path: Path
+) -> None:
+    app = create_app(settings.model_copy(update={"upload_dir": tmp_path / "uploads"}))
+    admin = bearer(settings, "system/*.cruds")
+    source = population / "dispensing.csv"
+    rows = len(source.read_text().splitlines()) - 1
+    with TestClient(app) as api, source.open("rb") as handle:
+        response = api.post(
+            "/ingest/dispensing",
+            files={"file": (source.name, handle, "text/csv")},
+            headers={**admin, "Prefer": "respond-async"},
+        )
+        assert response.status_code == 202, response.text
+        status_url = response.headers["Content-Location"]
+        assert "/ingest/jobs/" in status_url
+        summary = _poll(api, status_url, admin)
+        other = bearer(settings, "system/*.cruds", fhir_user="Practitioner/someone")
+        assert api.get(status_url, headers=other).status_code == 404  # not the uploader
+    app.state.engine.dispose()
+    assert (summary["file_name"], summary["rows"], summary["stored"]) == (
+        "dispensing.csv",
+        rows,
+        rows,
+    )
+    assert list((tmp_path / "uploads").iterdir()) == []  # the kept file is gone once done
+
+
+def test_an_upload_job_left_by_a_stopped_server_runs_at_the_next_start(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = claims(tmp_path / "claims.csv", CLAIM)
+    custom = settings.model_copy(update={"upload_dir": tmp_path / "uploads"})
+    admin = bearer(settings, "system/*.cruds")
+    first = create_app(custom)
+    with TestClient(first) as api:  # a job recorded but never run, as after a crash
+        owner = "test-client - -"
+        job_id = uploads.accept(
+            first.state.engine, custom.upload_dir, "claims", "c.csv", path, owner
+        )
+    first.state.engine.dispose()
+    second = create_app(custom)
+    with TestClient(second) as api:
+        summary = _poll(api, f"/ingest/jobs/{job_id}", admin)
+    second.state.engine.dispose()
+    assert (summary["file_name"], summary["stored"]) == ("c.csv", 1)

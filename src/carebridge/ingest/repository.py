@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from carebridge.fhir.tables import bulk_job
 from carebridge.ingest.matching import MatchIssue
 from carebridge.ingest.records import Identifier
 from carebridge.ingest.tables import (
@@ -75,9 +76,49 @@ class StoredIssue:
     candidates: tuple[str, ...]
 
 
+UPLOAD_JOB = "ingest"  # bulk_job.kind of feed uploads
+
+
 class IngestRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # -- upload jobs (feed files ingested in the background) --------------------------------------
+    def add_upload_job(self, job_id: str, request: dict[str, Any], now: datetime) -> None:
+        self.conn.execute(
+            insert(bulk_job).values(
+                id=job_id, kind=UPLOAD_JOB, status="queued", request=request, created=now
+            )
+        )
+
+    def upload_job(self, job_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            select(bulk_job).where(bulk_job.c.id == job_id, bulk_job.c.kind == UPLOAD_JOB)
+        ).first()
+        return dict(row._mapping) if row is not None else None
+
+    def pending_upload_jobs(self) -> list[str]:
+        rows = self.conn.execute(
+            select(bulk_job.c.id)
+            .where(bulk_job.c.kind == UPLOAD_JOB, bulk_job.c.status.in_(("queued", "running")))
+            .order_by(bulk_job.c.created)
+        )
+        return [r.id for r in rows]
+
+    def set_upload_job(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        finished: datetime | None = None,
+    ) -> None:
+        self.conn.execute(
+            update(bulk_job)
+            .where(bulk_job.c.id == job_id)
+            .values(status=status, result=result, error=error, finished=finished)
+        )
 
     # -- runs -----------------------------------------------------------------------------------
     def resumable_run(self, feed: str, file_hash: str) -> Run | None:
