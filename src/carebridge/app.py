@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carebridge.access import endpoints as access_endpoints
 from carebridge.access import sharing_endpoints
 from carebridge.access.auth import require
-from carebridge.access.guard import install_guard, refusal_audit_event
+from carebridge.access.guard import install_guard, record_refusal
 from carebridge.access.scopes import Interaction as ScopeInteraction
 from carebridge.adherence import endpoints as adherence_endpoints
 from carebridge.config import Settings, load_settings
@@ -24,15 +24,12 @@ from carebridge.devices.service import intake_config
 from carebridge.fhir import bulk_endpoints, bulk_export
 from carebridge.fhir import endpoints as fhir_endpoints
 from carebridge.fhir.http import error_response
-from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.schema import upgrade
 from carebridge.fhir.search.parameters import registry
-from carebridge.fhir.store import FhirStore
 from carebridge.ingest import endpoints as ingest_endpoints
 from carebridge.ingest import uploads
 from carebridge.kit.db import create_db_engine, refresh_statistics
 from carebridge.kit.errors import AppError
-from carebridge.kit.ids import new_id
 from carebridge.kit.jobs import JobRunner
 from carebridge.web import pages as web_pages
 
@@ -93,13 +90,6 @@ def _resume_jobs(app: FastAPI) -> None:
         ingest_endpoints.schedule_upload(app.state, job_id)
 
 
-def _audit_refusal(request: Request, exc: AppError) -> None:
-    """Refusals are audited too, in a transaction of their own (the request's was rolled back)."""
-    event = refusal_audit_event(request, exc.status, exc.message)
-    with request.app.state.engine.begin() as conn:
-        FhirStore(conn).write([WriteOp(Method.POST, "AuditEvent", new_id(), event)])
-
-
 def _audited_failure(request: Request, exc: AppError) -> bool:
     """Refused (401/403) FHIR requests always; any other failure of an authenticated one (a
     read of a resource outside the caller's view is a 404, and is audited as a failed read)."""
@@ -118,7 +108,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
         if _audited_failure(request, exc):
-            await run_in_threadpool(_audit_refusal, request, exc)
+            await run_in_threadpool(record_refusal, request, exc.status, exc.message)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

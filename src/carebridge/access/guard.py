@@ -31,9 +31,12 @@ from carebridge.access.scopes import Context, Interaction, read_filters
 from carebridge.access.tokens import AccessContext
 from carebridge.fhir.guard import AccessRecord, AccessScope, PatientPolicy
 from carebridge.fhir.guard import Interaction as FhirInteraction
+from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.search.values import local_reference
+from carebridge.fhir.store import FhirStore
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import AppError
+from carebridge.kit.ids import new_id
 
 SERVER_NAME = "carebridge"
 PURPOSE_HEADER = "x-purpose-of-use"
@@ -135,6 +138,14 @@ _METHOD_INTERACTIONS = {
     "PATCH": FhirInteraction.UPDATE,
     "DELETE": FhirInteraction.DELETE,
 }
+
+
+def record_refusal(request: Request, status: int, reason: str) -> None:
+    """Write the AuditEvent of a refused request in a transaction of its own (the request's own
+    transaction, if any, was rolled back). Blocking: call it from a worker thread."""
+    event = refusal_audit_event(request, status, reason)
+    with request.app.state.engine.begin() as conn:
+        FhirStore(conn).write([WriteOp(Method.POST, "AuditEvent", new_id(), event)])
 
 
 def refusal_audit_event(request: Request, status: int, reason: str) -> dict[str, Any]:

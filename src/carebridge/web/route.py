@@ -20,12 +20,9 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from carebridge.access.guard import refusal_audit_event
+from carebridge.access.guard import record_refusal
 from carebridge.access.sharing_endpoints import NotAPatientError
-from carebridge.fhir.records import Method, WriteOp
-from carebridge.fhir.store import FhirStore
 from carebridge.kit.errors import AppError
-from carebridge.kit.ids import new_id
 from carebridge.web import session
 from carebridge.web.rendering import redirect, render, with_page_headers
 
@@ -102,9 +99,4 @@ def _to_sign_in(request: Request, reason: str) -> Response:
 
 
 async def _audit(request: Request, status: int, reason: str) -> None:
-    def write() -> None:
-        event = refusal_audit_event(request, status, reason)
-        with request.app.state.engine.begin() as conn:
-            FhirStore(conn).write([WriteOp(Method.POST, "AuditEvent", new_id(), event)])
-
-    await run_in_threadpool(write)
+    await run_in_threadpool(record_refusal, request, status, reason)
