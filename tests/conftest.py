@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +140,24 @@ def sharing_population() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def world(settings: Settings) -> Iterator[TestClient]:
-    """An app holding the sharing population (patient sharing API and pages)."""
+@contextmanager
+def app_holding(settings: Settings, resources: list[dict[str, Any]]) -> Iterator[TestClient]:
+    """A client of an app whose store holds `resources` (loaded by an admin)."""
     from carebridge.app import create_app
     from tests.access.consent_population import load
 
     app = create_app(settings)
     with TestClient(app, base_url="http://testserver") as client:
-        load(client, bearer(settings, "system/*.cruds"), sharing_population())
+        load(client, bearer(settings, "system/*.cruds"), resources)
         yield client
     app.state.engine.dispose()
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[TestClient]:
+    """An app holding the sharing population (patient sharing API and pages)."""
+    with app_holding(settings, sharing_population()) as client:
+        yield client
 
 
 @pytest.fixture

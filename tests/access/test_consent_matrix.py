@@ -28,7 +28,7 @@ from tests.access.consent_population import (
     visible_ids,
     wait_for_export,
 )
-from tests.conftest import bearer
+from tests.conftest import app_holding, bearer
 
 ALL = frozenset(DATA_TYPES)
 NONE: frozenset[str] = frozenset()
@@ -122,11 +122,8 @@ def expected_keys(role: str) -> set[str]:
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings)
-    with TestClient(app, base_url="http://testserver") as client:
-        load(client, bearer(settings, "system/*.cruds"), population())
+    with app_holding(settings, population()) as client:
         yield client
-    app.state.engine.dispose()
 
 
 def headers_for(settings: Settings, role: str) -> dict[str, str]:
