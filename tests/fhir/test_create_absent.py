@@ -83,3 +83,29 @@ def test_within_a_patient_scope_creating_another_patients_data_is_forbidden(
         scoped = FhirStore(conn, scope=AccessScope(patient_id="p1"))
         with pytest.raises(ForbiddenError):
             scoped.create_absent(ops)
+
+
+def test_write_many_creates_the_new_versions_the_changed_and_answers_in_order(
+    engine: Engine,
+) -> None:
+    with engine.begin() as conn:
+        FhirStore(conn).write([put(weight("same", "p1", 70)), put(weight("changed", "p1", 70))])
+    ops = [
+        put(weight("new-1", "p1", 71)),
+        put(weight("same", "p1", 70)),
+        put(weight("changed", "p1", 75)),
+        put(weight("new-2", "p1", 72)),
+    ]
+    with engine.begin() as conn:
+        results = FhirStore(conn).write_many(ops)
+    assert [(r.op.res_id, r.outcome.value) for r in results] == [
+        ("new-1", "created"),
+        ("same", "unchanged"),
+        ("changed", "updated"),
+        ("new-2", "created"),
+    ]
+    assert [r.stored.version if r.stored else None for r in results] == [1, 1, 2, 1]
+    with engine.connect() as conn:
+        changed = FhirStore(conn).find("Observation", "changed")
+    assert changed is not None
+    assert (changed.content or {})["valueQuantity"]["value"] == 75

@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import Engine
 
 from carebridge.fhir.bulk_indexes import deferred_indexes
-from carebridge.fhir.records import Method, Outcome, WriteOp, WriteResult
+from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.references import iter_references
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
@@ -260,9 +260,7 @@ def _flush(
 ) -> None:
     try:
         with engine.begin() as conn:
-            created, results = _write_batch(FhirStore(conn), [op for _, op in batch])
-        for res_type, _ in created:
-            report.count(res_type, Outcome.CREATED.value)
+            results = FhirStore(conn).write_many([op for _, op in batch])
         for result in results:
             report.count(result.op.res_type, result.outcome.value)
     except AppError:
@@ -270,17 +268,6 @@ def _flush(
             _store_one(engine, record, op, report)
     if progress:
         progress(len(batch))
-
-
-def _write_batch(
-    store: FhirStore, ops: list[WriteOp]
-) -> tuple[set[tuple[str, str]], list[WriteResult]]:
-    """New resources are created by one insert-if-absent (no lookup first, which matters most
-    for an initial load); those that exist after all are versioned by the ordinary write."""
-    plain = [op for op in ops if op.encoded is not None and op.urn is None]
-    created = {(r.res_type, r.res_id) for r in store.create_absent(plain)} if plain else set()
-    rest = [op for op in ops if (op.res_type, op.res_id) not in created]
-    return created, store.write(rest) if rest else []
 
 
 def _store_one(engine: Engine, record: Record, op: WriteOp, report: LoadReport) -> None:

@@ -25,7 +25,15 @@ from sqlalchemy import (
 )
 
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope
-from carebridge.fhir.records import HistoryPage, SearchPage, StoredResource, WriteOp, WriteResult
+from carebridge.fhir.records import (
+    HistoryPage,
+    Method,
+    Outcome,
+    SearchPage,
+    StoredResource,
+    WriteOp,
+    WriteResult,
+)
 from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.policy_sql import PINNED_PATIENT, allowed_types_statement
 from carebridge.fhir.search.query import Include, SearchQuery, pinned_patient
@@ -81,12 +89,37 @@ class FhirStore:
         self._require_visible(r.stored for r in results)
         return results
 
+    def write_many(
+        self, ops: Sequence[WriteOp], *, now: datetime | None = None
+    ) -> list[WriteResult]:
+        """`write` for large batches that are mostly new (loads, feeds): the new resources are
+        created by one insert-if-absent, without looking them up first, and only those that
+        exist already go through `write` to be versioned. Same results, in the order of `ops`."""
+        plain = [
+            op
+            for op in ops
+            if op.method in (Method.PUT, Method.POST) and op.urn is None and op.if_match is None
+        ]
+        created = {(r.res_type, r.res_id): r for r in self.create_absent(plain, now=now)}
+        rest = [op for op in ops if (op.res_type, op.res_id) not in created]
+        written = (
+            {(r.op.res_type, r.op.res_id): r for r in self.write(rest, now=now)} if rest else {}
+        )
+        return [
+            WriteResult(op, Outcome.CREATED, created[key])
+            if (key := (op.res_type, op.res_id)) in created
+            else written[key]
+            for op in ops
+        ]
+
     def create_absent(
         self, ops: Sequence[WriteOp], *, now: datetime | None = None
     ) -> list[StoredResource]:
         """Create the resources of `ops` whose (type, id) is not stored yet; leave the others as
         they are. Returns what was created (version 1). Within a scope, what is created must be
         visible to the caller (else 403 and the transaction rolls back)."""
+        if not ops:
+            return []
         created = BatchWriter(self.conn).create_absent(ops, now=now)
         self._require_visible(created)
         return created

@@ -194,7 +194,7 @@ class _CsvRun:
         totals = self._advance(chunk, len(letters))
         now = utc_now()
         with self.engine.begin() as conn:
-            results = FhirStore(conn).write(ops, now=now)
+            results = FhirStore(conn).write_many(ops, now=now)
             self._save(IngestRepository(conn), letters, writes, totals)
         self.totals = totals
         self.written |= shared
