@@ -199,6 +199,7 @@ class Gateway:
                 if batch:
                     self._ready.put((batch, self._prepare(batch)))
         finally:
+            self._stopping.set()  # also if the loop failed: a committer retrying a batch gives up
             self._ready.put(None)
             committer.join()
             self._client.disconnect()
