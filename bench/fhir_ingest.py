@@ -100,7 +100,9 @@ def bulk(
             if done[0] % 100_000 < n:
                 marks.append((done[0], elapsed()))
 
-        report = load_ndjson(engine, path, workers=workers, progress=progress, defer_indexes=defer)
+        report = load_ndjson(
+            engine, path, workers=workers, progress=progress, defer_indexes=defer, tune_gc=True
+        )
     if report.dead_letters:
         sys.exit(f"bulk load refused {len(report.dead_letters)} records: {report.dead_letters[:3]}")
     engine.dispose()

@@ -103,6 +103,7 @@ def load(
                     workers=workers,
                     progress=lambda n: progress.advance(task, n),
                     defer_indexes=defer_indexes,
+                    tune_gc=True,
                 )
             )
     refresh_statistics(engine, full=True)

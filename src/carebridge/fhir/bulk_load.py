@@ -32,6 +32,7 @@ from carebridge.fhir.transaction import process_bundle
 from carebridge.fhir.validation import check_shape, validate_resource
 from carebridge.fhir.writer import serialized_create
 from carebridge.kit.clock import utc_now
+from carebridge.kit.collector import collect_rarely, fewer_collections
 from carebridge.kit.db import refresh_statistics
 from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
@@ -139,12 +140,15 @@ def load_ndjson(
     workers: int = 1,
     progress: Progress | None = None,
     defer_indexes: bool = False,
+    tune_gc: bool = False,
 ) -> LoadReport:
     """Load an NDJSON file: worker processes parse and index, this process writes.
 
     With `workers=0` everything runs in this process. Each batch is one transaction. With
     `defer_indexes` the search lookup indexes are dropped first and built once at the end
-    (bulk_indexes.py): for initial loads much larger than the store.
+    (bulk_indexes.py): for initial loads much larger than the store. `tune_gc` makes the cyclic
+    garbage collector run rarely in this process and the workers (kit/collector.py): for
+    command-line loads, not inside the API's process.
     """
     if defer_indexes:
         with deferred_indexes(engine):
@@ -155,25 +159,40 @@ def load_ndjson(
                 validate=validate,
                 workers=workers,
                 progress=progress,
+                tune_gc=tune_gc,
             )
         refresh_statistics(engine, full=True)
         return report
     report = LoadReport()
     chunks = _line_chunks(path, batch_size)
+    with fewer_collections(tune_gc):
+        _load_chunks(engine, chunks, validate, workers, report, progress, tune_gc)
+    refresh_statistics(engine, full=True)
+    return report
+
+
+def _load_chunks(
+    engine: Engine,
+    chunks: Iterator[list[tuple[str, bytes]]],
+    validate: bool,
+    workers: int,
+    report: LoadReport,
+    progress: Progress | None,
+    tune_gc: bool,
+) -> None:
     if workers <= 0:
         for chunk in chunks:
             _write_prepared(engine, prepare_lines(chunk, validate), report, progress)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: deque[Future[list[Prepared]]] = deque()
-            for chunk in chunks:
-                pending.append(pool.submit(prepare_lines, chunk, validate))
-                if len(pending) > workers + 1:
-                    _write_prepared(engine, pending.popleft().result(), report, progress)
-            while pending:
+        return
+    initializer = collect_rarely if tune_gc else None
+    with ProcessPoolExecutor(max_workers=workers, initializer=initializer) as pool:
+        pending: deque[Future[list[Prepared]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(prepare_lines, chunk, validate))
+            if len(pending) > workers + 1:
                 _write_prepared(engine, pending.popleft().result(), report, progress)
-    refresh_statistics(engine, full=True)
-    return report
+        while pending:
+            _write_prepared(engine, pending.popleft().result(), report, progress)
 
 
 def _write_prepared(

@@ -17,7 +17,6 @@ process matches patients in row order, so results do not depend on the number of
 from __future__ import annotations
 
 import csv
-import gc
 import io
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -58,13 +57,13 @@ from carebridge.ingest.sources.delimited import (
     read_rows,
 )
 from carebridge.kit.clock import utc_now
+from carebridge.kit.collector import BULK_GC_THRESHOLDS, fewer_collections
 from carebridge.kit.db import refresh_statistics
 from carebridge.kit.ids import new_id
 
 Progress = Callable[[int], None]
 Submit = Callable[[list[RawRow], list[Assignment | None]], "Future[list[PreparedRow]]"]
 SOURCES = {"dispensing": dispensing.SOURCE, "claims": claims.SOURCE}
-BULK_GC_THRESHOLDS = (100_000, 50, 1_000)
 
 
 @dataclass(frozen=True)
@@ -110,24 +109,6 @@ def ingest_csv(
 def _line_count(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for _ in handle)
-
-
-@contextmanager
-def fewer_collections(enabled: bool = True) -> Iterator[None]:
-    """A load allocates millions of short-lived, acyclic objects (rows, resources, index rows):
-    with the default thresholds the cyclic collector runs every 700 allocations and, as the run's
-    caches grow, walks an ever larger heap (20-25% of the run time, measured). Reference counting
-    frees these objects anyway, so collect rarely during the run. Process-wide: the API passes
-    `tune_gc=False`, since other requests share its process."""
-    if not enabled:
-        yield
-        return
-    before = gc.get_threshold()
-    gc.set_threshold(*BULK_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def open_run(

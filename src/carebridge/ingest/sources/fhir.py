@@ -109,7 +109,12 @@ def _load_ndjson(
     engine: Engine, path: Path, options: IngestOptions, progress: Progress | None
 ) -> LoadReport:
     return load_ndjson(
-        engine, path, batch_size=options.batch_size, workers=options.workers, progress=progress
+        engine,
+        path,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        progress=progress,
+        tune_gc=options.tune_gc,
     )
 
 
