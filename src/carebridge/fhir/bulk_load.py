@@ -150,24 +150,11 @@ def load_ndjson(
     garbage collector run rarely in this process and the workers (kit/collector.py): for
     command-line loads, not inside the API's process.
     """
-    if defer_indexes:
-        with deferred_indexes(engine):
-            report = load_ndjson(
-                engine,
-                path,
-                batch_size=batch_size,
-                validate=validate,
-                workers=workers,
-                progress=progress,
-                tune_gc=tune_gc,
-            )
-        refresh_statistics(engine, full=True)
-        return report
     report = LoadReport()
     chunks = _line_chunks(path, batch_size)
-    with fewer_collections(tune_gc):
+    with deferred_indexes(engine, defer_indexes), fewer_collections(tune_gc):
         _load_chunks(engine, chunks, validate, workers, report, progress, tune_gc)
-    refresh_statistics(engine, full=True)
+    refresh_statistics(engine, full=True)  # once, after the indexes are back
     return report
 
 
