@@ -159,3 +159,21 @@ def test_an_upload_job_left_by_a_stopped_server_runs_at_the_next_start(
         summary = _poll(api, f"/ingest/jobs/{job_id}", admin)
     second.state.engine.dispose()
     assert (summary["file_name"], summary["stored"]) == ("c.csv", 1)
+
+
+def test_an_unknown_feed_is_refused_with_an_operation_outcome(
+    settings: Settings, tmp_path: Path
+) -> None:
+    app = create_app(settings)
+    path = claims(tmp_path / "claims.csv", CLAIM)
+    with TestClient(app) as mounted, path.open("rb") as handle:
+        response = mounted.post(
+            "/ingest/labs",
+            files={"file": (path.name, handle, "text/csv")},
+            headers=bearer(settings, "system/*.cruds"),
+        )
+    app.state.engine.dispose()
+    assert response.status_code in (400, 422)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "dispensing" in str(outcome)

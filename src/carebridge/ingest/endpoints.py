@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path, PurePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -30,6 +30,7 @@ from carebridge.kit.jobs import JobRunner
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 Upload = Annotated[UploadFile, File(description="The feed's CSV file, header row first.")]
+Feed = Literal["dispensing", "claims"]
 Prefer = Annotated[
     str | None,
     Header(description="`respond-async`: answer 202 at once and ingest in the background."),
@@ -37,27 +38,16 @@ Prefer = Annotated[
 
 
 @router.post(
-    "/dispensing",
+    "/{feed}",
     response_model=IngestRunRead,
     responses={202: {"description": "accepted; poll the Content-Location URL"}},
 )
-def upload_dispensing(
-    request: Request, file: Upload, prefer: Prefer = None
+def upload_feed(
+    request: Request, feed: Feed, file: Upload, prefer: Prefer = None
 ) -> IngestRunRead | Response:
-    """Ingest a pharmacy dispensing CSV (`feeds.DISPENSING`, one row per fill)."""
-    return _ingest(request, "dispensing", file, prefer)
-
-
-@router.post(
-    "/claims",
-    response_model=IngestRunRead,
-    responses={202: {"description": "accepted; poll the Content-Location URL"}},
-)
-def upload_claims(
-    request: Request, file: Upload, prefer: Prefer = None
-) -> IngestRunRead | Response:
-    """Ingest a payer claims CSV (`feeds.CLAIMS`, one row per claim)."""
-    return _ingest(request, "claims", file, prefer)
+    """Ingest a pharmacy dispensing CSV (`feeds.DISPENSING`, one row per fill) or a payer claims
+    CSV (`feeds.CLAIMS`, one row per claim)."""
+    return _ingest(request, feed, file, prefer)
 
 
 @router.get(
