@@ -98,8 +98,8 @@ class BatchWriter:
         self, ops: Sequence[WriteOp], *, now: datetime | None = None
     ) -> list[StoredResource]:
         """Create version 1 of each resource whose (type, id) is not stored yet (current or
-        deleted) and leave the others untouched; returns what was created (`content` is None
-        for ops that came serialized, see `serialized_create`).
+        deleted) and leave the others untouched; returns the rows created, without their
+        content (it went to the database serialized, see `serialized_create`).
 
         The idempotent write of intake paths whose ids are dedupe keys (device readings): the
         existence check is the insert itself (`ON CONFLICT DO NOTHING`), not a lookup before it.
@@ -107,13 +107,8 @@ class BatchWriter:
         _reject_duplicates(ops)
         now = (now or utc_now()).replace(tzinfo=None)
         ready = [op if op.encoded is not None else serialized_create(op, now) for op in ops]
-        new = [
-            StoredResource(
-                0, op.res_type, op.res_id, 1, op.stamped or now, False, op.method.value, None
-            )
-            for op in ready
-        ]
-        created = insert_absent_resources(self.conn, new, [op.encoded or b"" for op in ready])
+        rows = [_first_version_row(op, now) for op in ready]
+        created = insert_absent_resources(self.conn, rows, [op.encoded or b"" for op in ready])
         kept = [
             (op, created[(op.res_type, op.res_id)])
             for op in ready
@@ -126,12 +121,7 @@ class BatchWriter:
                 for op, pk in kept
             ),
         )
-        return [
-            StoredResource(pk, *_fields_after_pk(new_row))
-            for (op, pk), new_row in zip(
-                kept, (n for n in new if (n.res_type, n.res_id) in created), strict=True
-            )
-        ]
+        return [_first_version_row(op, now, pk) for op, pk in kept]
 
     def _plan(self, op: WriteOp, existing: StoredResource | None, now: datetime) -> _Plan:
         if op.if_match is not None and (existing is None or existing.version != op.if_match):
@@ -305,8 +295,10 @@ def _version(op: WriteOp, version: int, now: datetime, content: dict[str, Any]) 
     return StoredResource(0, op.res_type, op.res_id, version, now, False, op.method.value, body)
 
 
-def _fields_after_pk(r: StoredResource) -> tuple[Any, ...]:
-    return (r.res_type, r.res_id, r.version, r.last_updated, r.deleted, r.method, r.content)
+def _first_version_row(op: WriteOp, now: datetime, pk: int = 0) -> StoredResource:
+    """The resource row of a serialized create (content left out: it travels as bytes)."""
+    stamped = op.stamped or now
+    return StoredResource(pk, op.res_type, op.res_id, 1, stamped, False, op.method.value, None)
 
 
 def _next(
