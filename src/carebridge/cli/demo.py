@@ -55,7 +55,10 @@ def demo(
         "every /fhir call needs a token, e.g.:\n"
         f"  TOKEN=$(.venv/bin/carebridge token --db {db} --base-url http://{host}:{port}"
         " --scope 'system/*.rs')\n"
-        f'  curl -H "Authorization: Bearer $TOKEN" http://{host}:{port}/fhir/Patient?_count=3'
+        f'  curl -H "Authorization: Bearer $TOKEN" http://{host}:{port}/fhir/Patient?_count=3\n'
+        f"a patient's pages: http://{host}:{port}/web/sign-in, with the token printed by\n"
+        f"  .venv/bin/carebridge token --db {db} --base-url http://{host}:{port}"
+        " --scope 'patient/*.cruds' --patient <an id from the search above>"
     )
     serve(db=db, host=host, port=port)
 
