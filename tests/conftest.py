@@ -9,6 +9,7 @@ is created for the session and dropped afterwards. If the variable is missing, t
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,3 +165,20 @@ def world(settings: Settings) -> Iterator[TestClient]:
 def ann(settings: Settings) -> dict[str, str]:
     """Ann's patient token, as an Authorization header."""
     return bearer(settings, "patient/*.cruds", patient="ann")
+
+
+def poll_async(
+    client: TestClient, url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
+    """Poll an asynchronous request's status URL ($export, feed uploads) until it answers 200;
+    every answer before that must be 202 with `X-Progress: queued|running`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(url, headers=headers or {})
+        if response.status_code == 200:
+            body: dict[str, Any] = response.json()
+            return body
+        assert response.status_code == 202, response.text
+        assert response.headers["X-Progress"] in ("queued", "running")
+        time.sleep(0.05)
+    pytest.fail(f"{url} did not finish within {timeout:.0f} s")

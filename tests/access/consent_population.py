@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
+
+from tests.conftest import poll_async
 
 CONSENT_SCOPE = {
     "coding": [
@@ -173,12 +173,4 @@ def visible_ids(client: TestClient, auth: dict[str, str], path: str, **params: A
 
 def wait_for_export(client: TestClient, status: str, auth: dict[str, str]) -> dict[str, Any]:
     """Poll a `$export` status URL until the manifest is ready (30 s at most)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        response = client.get(status, headers=auth)
-        if response.status_code == 200:
-            manifest: dict[str, Any] = response.json()
-            return manifest
-        assert response.status_code == 202, response.text
-        time.sleep(0.05)
-    pytest.fail("export did not finish within 30 s")
+    return poll_async(client, status, auth)

@@ -3,35 +3,24 @@ load -> $export -> load into a fresh store."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, false, func, select
 
 from carebridge.fhir.bulk_load import LoadReport, Record, bundle_order, load_records, read_ndjson
 from carebridge.fhir.tables import metadata, resource
-from tests.conftest import synthea_dir
+from tests.conftest import poll_async, synthea_dir
 from tests.fhir.conftest import FHIR_JSON, put
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 
 
 def wait_for_manifest(client: TestClient, status_url: str) -> dict[str, Any]:
-    path = status_url.replace("http://testserver", "")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        response = client.get(path)
-        if response.status_code == 200:
-            manifest: dict[str, Any] = response.json()
-            return manifest
-        assert response.status_code == 202, response.text
-        time.sleep(0.05)
-    pytest.fail("export did not finish within 30 s")
+    return poll_async(client, status_url.replace("http://testserver", ""))
 
 
 def download(client: TestClient, manifest: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from carebridge.fhir.http import error_response
 from carebridge.ingest import uploads
 from carebridge.ingest.endpoints import router
 from carebridge.kit.errors import AppError
-from tests.conftest import bearer
+from tests.conftest import bearer, poll_async
 from tests.ingest.conftest import CLAIM, claims
 
 
@@ -100,17 +99,6 @@ def test_the_mounted_uploads_need_a_token_that_may_create_every_type(
 
 
 # -- asynchronous uploads (Prefer: respond-async) --------------------------------------------------
-def _poll(client: TestClient, url: str, headers: dict[str, str]) -> dict[str, object]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        response = client.get(url, headers=headers)
-        if response.status_code == 200:
-            body: dict[str, object] = response.json()
-            return body
-        assert response.status_code == 202, response.text
-        assert response.headers["X-Progress"] in ("queued", "running")
-        time.sleep(0.1)
-    raise AssertionError("the upload job did not finish within 60 s")
 
 
 def test_an_async_upload_answers_202_and_its_job_gives_the_same_summary(
@@ -129,7 +117,7 @@ def test_an_async_upload_answers_202_and_its_job_gives_the_same_summary(
         assert response.status_code == 202, response.text
         status_url = response.headers["Content-Location"]
         assert "/ingest/jobs/" in status_url
-        summary = _poll(api, status_url, admin)
+        summary = poll_async(api, status_url, admin, timeout=60)
         other = bearer(settings, "system/*.cruds", fhir_user="Practitioner/someone")
         assert api.get(status_url, headers=other).status_code == 404  # not the uploader
     app.state.engine.dispose()
@@ -156,7 +144,7 @@ def test_an_upload_job_left_by_a_stopped_server_runs_at_the_next_start(
     first.state.engine.dispose()
     second = create_app(custom)
     with TestClient(second) as api:
-        summary = _poll(api, f"/ingest/jobs/{job_id}", admin)
+        summary = poll_async(api, f"/ingest/jobs/{job_id}", admin, timeout=60)
     second.state.engine.dispose()
     assert (summary["file_name"], summary["stored"]) == ("c.csv", 1)
 
