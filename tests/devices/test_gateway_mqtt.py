@@ -25,7 +25,12 @@ from carebridge.devices.repository import DeviceRepository
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.store import FhirStore
 from carebridge.kit.clock import utc_now
-from tests.devices.mqtt_support import GatewayProcess, observation_versions, publish, wait_for
+from tests.devices.mqtt_support import (
+    GatewayProcess,
+    observation_versions,
+    publish,
+    wait_for,
+)
 
 pytestmark = pytest.mark.mqtt
 
@@ -73,6 +78,23 @@ def payloads(
     return out
 
 
+def settle_and_stop(engine: Engine, gateway: GatewayProcess, expected: int) -> list[int]:
+    """Wait for `expected` Observations, give stragglers a second (anything more arriving would
+    be a duplicate), stop the gateway cleanly; the versions stored."""
+    wait_for(engine, expected)
+    time.sleep(1.0)
+    versions = observation_versions(engine)
+    assert gateway.stop() == 0
+    return versions
+
+
+def assert_stored_once(engine: Engine, versions: list[int], expected: int) -> None:
+    assert len(versions) == expected
+    assert set(versions) == {1}
+    with engine.connect() as conn:
+        assert DeviceRepository(conn).dead_letters() == []
+
+
 class TestGatewayRestart:
     def test_every_reading_is_stored_exactly_once_across_a_crash(
         self, engine: Engine, broker_url: str, gateway_id: str
@@ -89,16 +111,10 @@ class TestGatewayRestart:
             publish(broker_url, items[120:])  # queued by the broker for the persistent session
             gateway.start()
             publish(broker_url, items[100:140])  # devices resend some: duplicates
-            versions = wait_for(engine, 1500)
-            time.sleep(1.0)  # anything more arriving would be a duplicate
-            versions = observation_versions(engine)
-            assert gateway.stop() == 0
+            versions = settle_and_stop(engine, gateway, 1500)
         finally:
             gateway.kill()
-        assert len(versions) == 1500
-        assert set(versions) == {1}
-        with engine.connect() as conn:
-            assert DeviceRepository(conn).dead_letters() == []
+        assert_stored_once(engine, versions, 1500)
 
     def test_a_pool_shares_the_stream_and_survives_losing_a_process(
         self, engine: Engine, broker_url: str, gateway_id: str
@@ -117,21 +133,15 @@ class TestGatewayRestart:
             time.sleep(0.05)
             os.kill(min(pids), signal.SIGKILL)  # the pool starts it again with its session
             publish(broker_url, items[120:])
-            versions = wait_for(engine, 1500)
-            time.sleep(1.0)
-            versions = observation_versions(engine)
-            assert pool.stop() == 0
+            versions = settle_and_stop(engine, pool, 1500)
         finally:
             pool.kill()
-        assert len(versions) == 1500
-        assert set(versions) == {1}
+        assert_stored_once(engine, versions, 1500)
         log = "".join(pool.log)
         assert "starting it again" in log
         shares = dict(re.findall(r"gateway-(\d)\[\d+\] stopped: \d+ messages, (\d+) stored", log))
         assert set(shares) == {"1", "2"}
         assert all(int(stored) > 0 for stored in shares.values())  # the broker shared the stream
-        with engine.connect() as conn:
-            assert DeviceRepository(conn).dead_letters() == []
 
     def test_refused_devices_are_dead_lettered_and_acknowledged(
         self, engine: Engine, broker_url: str, gateway_id: str
