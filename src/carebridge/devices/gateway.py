@@ -270,9 +270,7 @@ class Gateway:
         with self.engine.begin() as conn:
             store, repo = FhirStore(conn), DeviceRepository(conn)
             if prepared is None:
-                prepared = service.prepare(
-                    store, repo, [to_delivery(m) for m in batch], self.config
-                )
+                return service.ingest(store, repo, [to_delivery(m) for m in batch], self.config)
             return service.commit(store, repo, prepared)
 
     def _one_by_one(self, batch: list[Received]) -> bool:

@@ -301,7 +301,7 @@ def commit(
     """Write a prepared batch: the Observations not stored yet (the check is the insert itself;
     a reading whose Observation already exists becomes a duplicate), one AuditEvent for what was
     stored, and the dead letters. Returns the reports."""
-    created = {r.res_id for r in store.create_absent(prepared.ops)} if prepared.ops else set()
+    created = {r.res_id for r in store.create_absent(prepared.ops)}
     for entry, report, index in prepared.pending:
         key = (entry.observation or "").removeprefix("Observation/")
         if key not in created:
