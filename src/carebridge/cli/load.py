@@ -106,7 +106,8 @@ def load(
                     tune_gc=True,
                 )
             )
-    refresh_statistics(engine, full=True)
+    if bundles:  # load_ndjson refreshes the statistics itself once its file is in
+        refresh_statistics(engine, full=True)
     _print_summary(report)
     if report.dead_letters:
         raise typer.Exit(code=1)
