@@ -21,6 +21,7 @@ from carebridge.access.roles import (
     is_payer,
     practitioner_actors,
 )
+from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
@@ -94,7 +95,7 @@ def _care_teams(conn: Connection, actors: frozenset[tuple[str, str]]) -> frozens
         .join(ref, ref.c.res_pk == resource.c.pk)
         .where(
             ref.c.res_type == "CareTeam",
-            ref.c.param == "participant",
+            param_rows(ref, "CareTeam", "participant"),
             or_(
                 *(and_(ref.c.target_type == t, ref.c.target_id.in_(i)) for t, i in by_type.items())
             ),

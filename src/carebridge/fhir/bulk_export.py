@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, and_, false, select, update
 
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope, scope_from_json, scope_to_json
 from carebridge.fhir.search.dates import instant_text
+from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.tables import bulk_job, resource, search_reference
@@ -198,7 +199,7 @@ def _in_patient_compartments(conn: Connection, request: ExportRequest, res_type:
     members = _group_members(conn, request.group_id) if request.level == "group" else None
     if res_type == "Patient":
         return resource.c.res_id.in_(members) if members is not None else resource.c.pk.is_not(None)
-    params = patient_compartment().get(res_type, ())
+    params = compartment_index_params().get(res_type, ())
     ref = search_reference
     condition = and_(
         ref.c.res_type == res_type, ref.c.param.in_(params), ref.c.target_type == "Patient"

@@ -34,7 +34,8 @@ from carebridge.fhir.records import (
     WriteOp,
     WriteResult,
 )
-from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.derived import compartment_index_params
+from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.search.policy_sql import PINNED_PATIENT, allowed_types_statement
 from carebridge.fhir.search.query import Include, SearchQuery, pinned_patient
 from carebridge.fhir.search.sql import (
@@ -266,7 +267,7 @@ class FhirStore:
             self._on_this_server(),
         ]
         if inc.param != "*":
-            conditions.append(ref.c.param == inc.param)
+            conditions.append(param_rows(ref, inc.source_type, inc.param))
         if inc.target_type:
             conditions.append(ref.c.target_type == inc.target_type)
         targets = self.conn.execute(select(ref.c.target_type, ref.c.target_id).where(*conditions))
@@ -284,7 +285,7 @@ class FhirStore:
             .join(ref, ref.c.res_pk == resource.c.pk)
             .where(
                 ref.c.res_type == inc.source_type,
-                ref.c.param == inc.param if inc.param != "*" else true(),
+                param_rows(ref, inc.source_type, inc.param) if inc.param != "*" else true(),
                 or_(
                     *(
                         and_(ref.c.target_type == t, ref.c.target_id.in_(ids))
@@ -379,7 +380,7 @@ class FhirStore:
     # -- compartments ---------------------------------------------------------------------------
     def patient_compartment_keys(self, patient_id: str) -> list[tuple[str, str, int]]:
         """(type, id, pk) of every resource in the Patient's compartment (CompartmentDefinition)."""
-        members = patient_compartment()
+        members = compartment_index_params()
         codes = sorted({code for params in members.values() for code in params})
         ref = search_reference
         rows = self.conn.execute(
@@ -398,7 +399,7 @@ class FhirStore:
 
     def patients_of(self, touched: Sequence[StoredResource]) -> set[str]:
         """Ids of the patients whose compartment the `touched` resources are in (for audit)."""
-        members = patient_compartment()
+        members = compartment_index_params()
         found = {r.res_id for r in touched if r.res_type == "Patient"}
         pks = [r.pk for r in touched if r.pk and r.res_type in members and r.res_type != "Patient"]
         ref = search_reference

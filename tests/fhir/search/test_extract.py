@@ -204,7 +204,7 @@ class TestReferences:
     def test_relative_references_give_type_and_id(self) -> None:
         rows = index_rows(self.OBSERVATION)
         assert rows_for(rows, "reference", "subject") == [("Patient", "example", None)]
-        assert rows_for(rows, "reference", "patient") == [("Patient", "example", None)]
+        assert rows_for(rows, "reference", "patient") == []  # read from subject: derived.py
 
     def test_absolute_references_keep_the_url(self) -> None:
         assert rows_for(index_rows(self.OBSERVATION), "reference", "performer") == [

@@ -16,7 +16,7 @@ in R4 search.html ("Search parameter types" and "Data type" matrices):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -24,7 +24,13 @@ from typing import Any
 
 from carebridge.fhir.search.consent_rules import ConsentRow, consent_rows
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
-from carebridge.fhir.search.fhirpath import Member, PathSet
+from carebridge.fhir.search.derived import (
+    identifiers_only,
+    inferred_target,
+    splits_words,
+    unwritten,
+)
+from carebridge.fhir.search.fhirpath import PathSet, reference_type
 from carebridge.fhir.search.parameters import SearchParam, registry
 from carebridge.fhir.search.values import normalize_string, parse_reference
 
@@ -60,21 +66,46 @@ class IndexRows:
 def index_rows(resource: dict[str, Any]) -> IndexRows:
     """Every index row for `resource`, deduplicated per table."""
     rows = IndexRows()
-    params, paths = _type_paths(resource["resourceType"])
+    params, builders, paths = _type_paths(resource["resourceType"])
     for slot, values in paths.evaluate(resource).items():
-        param = params[slot]
-        _ROW_BUILDERS[param.type](param, values, rows)
+        builders[slot](params[slot], values, rows)
     if resource["resourceType"] == "Consent":
         rows.consent = consent_rows(resource, registry().resource_types)
     _dedupe(rows)
     return rows
 
 
+def param_index_rows(param: SearchParam, resource: dict[str, Any]) -> IndexRows:
+    """The rows `param` alone would have on `resource` if it were written like any other
+    parameter (what a derived parameter's rows must equal: derived.py)."""
+    rows = IndexRows()
+    values = [v for path in param.paths for v in path.evaluate(resource)]
+    if values:
+        _ROW_BUILDERS[param.type](param, values, rows)
+    _dedupe(rows)
+    return rows
+
+
+_Builder = Callable[[SearchParam, list[Any], "IndexRows"], None]
+
+
 @cache
-def _type_paths(resource_type: str) -> tuple[tuple[SearchParam, ...], PathSet]:
-    """The type's indexed parameters and all their paths as one PathSet (slot = parameter)."""
-    params = registry().indexed_params(resource_type)
-    return params, PathSet([(slot, path) for slot, p in enumerate(params) for path in p.paths])
+def _type_paths(
+    resource_type: str,
+) -> tuple[tuple[SearchParam, ...], tuple[_Builder, ...], PathSet]:
+    """The type's parameters that write rows, their row builders, and all their paths as one
+    PathSet (slot = parameter). Parameters answered from other parameters' rows (derived.py)
+    write nothing, or only their `:identifier` tokens."""
+    skipped, identifiers = unwritten(resource_type), identifiers_only(resource_type)
+    params = tuple(p for p in registry().indexed_params(resource_type) if p.code not in skipped)
+    builders = tuple(
+        _reference_identifiers if p.code in identifiers else _ROW_BUILDERS[p.type] for p in params
+    )
+    return (
+        params,
+        builders,
+        PathSet([(slot, path) for slot, p in enumerate(params) for path in p.paths]),
+    )
 
 
 def _dedupe(rows: IndexRows) -> None:
@@ -109,16 +140,11 @@ def _strings(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
     """One row per string part; a multi-word family name is also searchable by each of its words
     ("Carreno" and "Quinones" both match "Carreno Quinones", search.html#string), with the whole
     name kept as the exact value."""
-    family = _is_family(param)
+    family = splits_words(param)
     for text, is_family in _string_parts(values):
         rows.string.append((param.code, normalize_string(text), text))
         if family or is_family:
             rows.string.extend((param.code, normalize_string(w), text) for w in text.split()[1:])
-
-
-@cache
-def _is_family(param: SearchParam) -> bool:
-    return any(p.steps and p.steps[-1] == Member("family") for p in param.paths)
 
 
 def _string_parts(values: Iterable[Any]) -> Iterator[tuple[str, bool]]:
@@ -172,21 +198,32 @@ def _timing(value: dict[str, Any]) -> Iterator[tuple[datetime, datetime]]:
 
 def _references(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
     """Reference rows; a Reference.identifier also gives a token row under `<code>:identifier`
-    for the `:identifier` modifier (search.html#reference)."""
+    for the `:identifier` modifier (search.html#reference).
+
+    The target type is the one the reference string names, else its declared `type` (what
+    `where(resolve() is T)` tests, so `patient` rows are exactly the `subject` rows with target
+    type Patient: derived.py), else the parameter's only target type for a bare id."""
+    _reference_identifiers(param, values, rows)
+    for value in values:
+        text = value.get("reference") if isinstance(value, dict) else value
+        if isinstance(text, str):
+            rtype, rid, url = parse_reference(text)
+            if rtype is None and rid is None and url is None:
+                continue
+            if rtype is None:
+                rtype = reference_type(value)
+            if rtype is None and rid is not None:
+                rtype = inferred_target(param)
+            rows.reference.append((param.code, rtype, rid, url))
+
+
+def _reference_identifiers(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
     for value in values:
         identifier = value.get("identifier") if isinstance(value, dict) else None
         if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
             rows.token.append(
                 (f"{param.code}:identifier", identifier.get("system"), identifier["value"])
             )
-        text = value.get("reference") if isinstance(value, dict) else value
-        if isinstance(text, str):
-            rtype, rid, url = parse_reference(text)
-            if rtype is None and rid is None and url is None:
-                continue
-            if rtype is None and len(param.targets) == 1 and rid is not None:
-                rtype = param.targets[0]
-            rows.reference.append((param.code, rtype, rid, url))
 
 
 def _quantities(param: SearchParam, values: list[Any], rows: IndexRows) -> None:

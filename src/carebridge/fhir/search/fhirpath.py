@@ -211,7 +211,7 @@ def _apply(step: Step, items: list[Any], following: Step | None) -> list[Any]:
             return _members(items, (_choice_key(step.name, following.type_name),))
         return _members(items, step.keys)
     if isinstance(step, ReferenceTo):
-        return [i for i in items if _reference_type(i) == step.type_name]
+        return [i for i in items if reference_type(i) == step.type_name]
     if isinstance(step, FieldEquals):
         return [i for i in items if isinstance(i, dict) and i.get(step.field) == step.value]
     if isinstance(step, Index):
@@ -241,7 +241,9 @@ def _members(items: list[Any], keys: tuple[str, ...]) -> list[Any]:
     return out
 
 
-def _reference_type(item: Any) -> str | None:
+def reference_type(item: Any) -> str | None:
+    """The target type a Reference names: from its `reference` (`Type/id`, an absolute URL
+    ending in `Type/id`, with or without `_history`), else its declared `type`."""
     if not isinstance(item, dict):
         return None
     ref = item.get("reference")
@@ -350,7 +352,7 @@ def _descend(node: _Node, items: list[Any], out: dict[int, list[Any]]) -> None:
         if isinstance(op, Member):
             found = _members(items, op.keys)
         elif isinstance(op, ReferenceTo):
-            found = [i for i in items if _reference_type(i) == op.type_name]
+            found = [i for i in items if reference_type(i) == op.type_name]
         elif isinstance(op, FieldEquals):
             found = [i for i in items if isinstance(i, dict) and i.get(op.field) == op.value]
         else:

@@ -21,13 +21,15 @@ from carebridge.fhir.search.fhirpath import (
 # Types indexed at write time (composite and special parameters are declared, not indexed).
 INDEXED_TYPES = frozenset({"token", "string", "date", "reference", "quantity", "uri", "number"})
 
-# Bumped, with a dated note in docs/search-index.md, whenever index extraction changes; stores
-# written with an older version need `carebridge db reindex`.
+# Bumped, with a dated note in docs/search-index.md, whenever index extraction changes; the
+# migration of that version brings stored indexes up to it (fhir/reindex.py).
 # 2 (2026-11): Timing indexed by its outer limits; ContactPoint values without a system; every
 #   word of a multi-word family name searchable; Patient.deceased indexed as false when absent;
 #   Reference.identifier indexed as a token under `<code>:identifier`.
 # 3 (2026-11): Consent rules kept beside the index (search_consent); migration 0005 fills them.
-INDEX_VERSION = 3
+# 4 (2026-12): derived parameters (search/derived.py) write no rows of their own; a reference's
+#   declared type is its target type when its string names none; migration 0006.
+INDEX_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ from sqlalchemy import (
 )
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
+from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.json_list import InJsonList
-from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
 _PERMIT = "permit"
@@ -64,7 +65,7 @@ def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement
 
 
 def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnElement[bool]:
-    members = patient_compartment()
+    members = compartment_index_params()
     wanted = [t for t in (types or sorted(members)) if t in members and t != "Patient"]
     parts: list[ColumnElement[bool]] = []
     if not types or "Patient" in types:
@@ -149,7 +150,10 @@ def _linked_as_patient(
         own.c.res_type == "Patient",
         own.c.res_id == patient,
         actor.c.res_pk == own.c.pk,
-        actor.c.param.in_(sorted({r.actor_param for r in links})),
+        actor.c.res_type == "Patient",
+        or_(
+            *(param_rows(actor, "Patient", code) for code in sorted({r.actor_param for r in links}))
+        ),
         _is_actor(policy, actor.c.target_type, actor.c.target_id),
     )
 
@@ -163,10 +167,11 @@ def _linked_by(
     kinds = [
         and_(
             subject.c.res_type == r.res_type,
-            subject.c.param == r.patient_param,
-            actor.c.param == r.actor_param,
+            param_rows(subject, r.res_type, r.patient_param),
+            param_rows(actor, r.res_type, r.actor_param),
         )
         for r in links
+        if r.patient_param is not None
     ]
     return exists().where(
         subject.c.target_type == "Patient",

@@ -31,6 +31,8 @@ from sqlalchemy import (
 
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.search.dates import InvalidDateError, date_range
+from carebridge.fhir.search.derived import compartment_index_params
+from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.policy_sql import policy_condition
@@ -126,7 +128,8 @@ def _filter_condition(res_type: str, search: tuple[tuple[str, str], ...]) -> Col
 
 def _patient_compartment(patient_id: str, types: Sequence[str], row: Any) -> ColumnElement[bool]:
     members = patient_compartment()
-    wanted = {t: members[t] for t in (types or members) if t in members and t != "Patient"}
+    stored = compartment_index_params()
+    wanted = {t: stored[t] for t in (types or members) if t in members and t != "Patient"}
     ref = INDEX_TABLES["reference"]
     own = and_(row.c.res_type == "Patient", row.c.res_id == patient_id)
     parts = [own]
@@ -178,7 +181,9 @@ def criterion_condition(
     if criterion.special == "_has":
         return _has_condition(criterion, base_url, scope)
     table = INDEX_TABLES[criterion.type]
-    rows = and_(table.c.param == criterion.code, _type_scope(table, criterion))
+    rows = and_(
+        param_rows(table, criterion.resource_type, criterion.code), _type_scope(table, criterion)
+    )
     if criterion.modifier == "missing":
         probe = exists().where(table.c.res_pk == resource.c.pk, rows)
         return not_(probe) if criterion.values[0] == "true" else probe
@@ -312,7 +317,7 @@ def _has_condition(criterion: Criterion, base: str, scope: AccessScope) -> Colum
         *scope_conditions(scope, [inner.resource_type], source),
     )
     targets = select(ref.c.target_id).where(
-        ref.c.param == criterion.param.code,
+        param_rows(ref, inner.resource_type, criterion.param.code),
         ref.c.res_type == inner.resource_type,
         ref.c.target_type == resource.c.res_type,
         ref.c.res_pk.in_(sources),
@@ -454,7 +459,11 @@ def _sort_expression(key: SortKey) -> ColumnElement[object]:
     aggregate = func.max(column) if key.descending else func.min(column)
     return (
         select(aggregate)
-        .where(table.c.res_pk == resource.c.pk, table.c.param == key.code)
+        .where(
+            table.c.res_pk == resource.c.pk,
+            table.c.res_type == resource.c.res_type,
+            param_rows(table, None, key.code),
+        )
         .scalar_subquery()
     )
 

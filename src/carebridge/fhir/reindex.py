@@ -1,0 +1,85 @@
+"""Bringing a stored search index up to the current extraction (INDEX_VERSION).
+
+See docs/search-index.md for the versions.
+
+Used by the migrations that change what extraction writes, inside the migration's transaction:
+rows a newer version no longer writes are deleted by (type, parameter), and resources whose rows
+a newer version writes differently are re-extracted from their stored content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, delete, or_, select
+
+from carebridge.fhir.driver_insert import insert_index_rows
+from carebridge.fhir.search.derived import IDENTIFIER_SUFFIX, identifiers_only, unwritten
+from carebridge.fhir.search.extract import index_rows
+from carebridge.fhir.search.parameters import registry
+from carebridge.fhir.tables import INDEX_TABLES, resource, search_reference
+
+_CHUNK = 500
+
+
+def delete_derived_rows(conn: Connection) -> int:
+    """Delete the rows of parameters answered from other parameters' rows (derived.py): every
+    row of a union, the reference rows of a restriction. Returns the number of rows deleted."""
+    deleted = 0
+    for res_type in sorted(registry().resource_types):
+        unions, restrictions = sorted(unwritten(res_type)), sorted(identifiers_only(res_type))
+        if unions:
+            codes = [*unions, *(c + IDENTIFIER_SUFFIX for c in unions)]
+            for table in INDEX_TABLES.values():
+                deleted += _delete(conn, table, res_type, codes)
+        if restrictions:
+            deleted += _delete(conn, search_reference, res_type, restrictions)
+    return deleted
+
+
+def _delete(conn: Connection, table: Any, res_type: str, codes: list[str]) -> int:
+    result = conn.execute(
+        delete(table).where(table.c.res_type == res_type, table.c.param.in_(codes))
+    )
+    return int(result.rowcount or 0)
+
+
+def untyped_reference_holders(conn: Connection) -> list[int]:
+    """Resources with a reference row of no target type: the rows whose type extraction now
+    takes from the reference's declared `type` when its string names none."""
+    ref = search_reference
+    rows = conn.execute(
+        select(ref.c.res_pk)
+        .where(
+            ref.c.target_type.is_(None),
+            or_(ref.c.target_id.is_not(None), ref.c.target_url.is_not(None)),
+        )
+        .distinct()
+    )
+    return sorted(int(r[0]) for r in rows)
+
+
+def reindex(conn: Connection, pks: Sequence[int]) -> None:
+    """Replace the index rows of the current, not deleted resources `pks` with freshly
+    extracted ones."""
+    for start in range(0, len(pks), _CHUNK):
+        chunk = list(pks[start : start + _CHUNK])
+        for table in INDEX_TABLES.values():
+            conn.execute(delete(table).where(table.c.res_pk.in_(chunk)))
+        stored = conn.execute(
+            select(resource.c.pk, resource.c.res_type, resource.c.content).where(
+                and_(resource.c.pk.in_(chunk), resource.c.content.is_not(None))
+            )
+        )
+        insert_index_rows(
+            conn, [(pk, rtype, index_rows(_decoded(content))) for pk, rtype, content in stored]
+        )
+
+
+def _decoded(content: Any) -> dict[str, Any]:
+    if isinstance(content, str | bytes):
+        decoded: dict[str, Any] = orjson.loads(content)
+        return decoded
+    return dict(content)
