@@ -5,7 +5,9 @@ useful order, so on a growing store every insert is a random B-tree descent; bui
 once from the finished table is a sort. Loading 200,000 resources into an empty SQLite store:
 2,810 resources/s with the indexes kept, 3,858/s without them plus 4 s to build them at the end
 (bench/README.md). The indexes that identify rows (`uq_resource_type_id`, `ix_search_*_res`) are
-kept: loads need them to find existing resources and replace their index rows.
+kept: loads need them to find existing resources and replace their index rows. So are the
+resource table's time indexes: a load stamps its rows in time order, so their entries are
+appended (rebuilding them at the end took longer than keeping them).
 
 While the indexes are dropped, searches from other sessions are slow but correct. If the process
 dies before rebuilding them, `ensure_indexes` (run by every schema upgrade, so by `carebridge
@@ -21,7 +23,6 @@ from sqlalchemy import Engine, Index, func, inspect, select
 
 from carebridge.fhir.tables import INDEX_TABLES, resource, resource_history
 
-DEFERRABLE = ("ix_resource_type_updated", "ix_resource_updated")
 DEFER_FROM = 50_000
 
 
@@ -38,7 +39,6 @@ def deferrable_indexes() -> list[Index]:
     found: list[Index] = []
     for table in INDEX_TABLES.values():
         found.extend(i for i in table.indexes if i.name and i.name.endswith("_lookup"))
-    found.extend(i for i in resource.indexes if i.name in DEFERRABLE)
     return sorted(found, key=lambda i: str(i.name))
 
 

@@ -81,12 +81,15 @@ class Prepared:
     bundle: dict[str, Any] | None = None  # a transaction/batch Bundle line: processed as such
 
 
-def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepared]:
+def prepare_lines(
+    lines: list[tuple[str, bytes]], validate: bool, packed: bool = False
+) -> list[Prepared]:
     """Parse, check, index and serialize a chunk of NDJSON lines (runs in a worker process).
 
     Each resource leaves here as the JSON it will be stored as when it is new (version 1, stamped
     now), so the writer hands bytes to the database instead of rebuilding dicts; a resource that
-    turns out to exist already is decoded and versioned by the writer as usual."""
+    turns out to exist already is decoded and versioned by the writer as usual. `packed`: index
+    rows packed for SQLite to unpack (packed_rows.py)."""
     stamp = utc_now().replace(tzinfo=None)
     out = []
     for source, line in lines:
@@ -104,7 +107,7 @@ def prepare_lines(lines: list[tuple[str, bytes]], validate: bool) -> list[Prepar
             rtype = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
             out.append(Prepared(source, None, report.dead_letters[0].reason, str(rtype)))
             continue
-        op = serialized_create(op, stamp)
+        op = serialized_create(op, stamp, packed=packed)
         out.append(Prepared(source, op, None, op.res_type))
     return out
 
@@ -167,15 +170,16 @@ def _load_chunks(
     progress: Progress | None,
     tune_gc: bool,
 ) -> None:
+    packed = engine.dialect.name == "sqlite"
     if workers <= 0:
         for chunk in chunks:
-            _write_prepared(engine, prepare_lines(chunk, validate), report, progress)
+            _write_prepared(engine, prepare_lines(chunk, validate, packed), report, progress)
         return
     initializer = collect_rarely if tune_gc else None
     with ProcessPoolExecutor(max_workers=workers, initializer=initializer) as pool:
         pending: deque[Future[list[Prepared]]] = deque()
         for chunk in chunks:
-            pending.append(pool.submit(prepare_lines, chunk, validate))
+            pending.append(pool.submit(prepare_lines, chunk, validate, packed))
             if len(pending) > workers + 1:
                 _write_prepared(engine, pending.popleft().result(), report, progress)
         while pending:

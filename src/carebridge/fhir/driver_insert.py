@@ -249,15 +249,19 @@ def insert_index_rows(conn: Connection, items: Iterable[tuple[int, str, IndexRow
     for name, rows in batches.items():
         if not rows:
             continue
-        columns = ("res_pk", "res_type", "param", *COLUMNS[name])
-        quoted = ", ".join(f'"{c}"' for c in columns)
         if sqlite:
+            columns = ("res_pk", "res_type", "param", *COLUMNS[name])
+            quoted = ", ".join(f'"{c}"' for c in columns)
             marks = ", ".join("?" for _ in columns)
             raw.executemany(f"INSERT INTO search_{name} ({quoted}) VALUES ({marks})", rows)
         else:
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY search_{name} ({quoted}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
+            copy_rows(raw, name, rows)
+
+
+def copy_rows(raw: Any, name: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """PostgreSQL: (res_pk, res_type, param, *values) rows into `search_<name>` by COPY."""
+    columns = ("res_pk", "res_type", "param", *COLUMNS[name])
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(f"COPY search_{name} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)

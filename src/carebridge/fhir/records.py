@@ -58,6 +58,9 @@ class WriteOp:
     # by a worker process so the writer does not rebuild the dict; `content` is then None.
     encoded: bytes | None = None
     stamped: datetime | None = None
+    # The search index rows packed for the database to unpack (packed_rows.py), instead of
+    # `index`: bulk writes into SQLite.
+    packed: dict[str, bytes] | None = None
 
     def decoded(self) -> WriteOp:
         """The same op with `content` (for the paths that compare or re-version content)."""

@@ -21,9 +21,10 @@ from carebridge.fhir.driver_insert import (
     insert_index_rows,
     insert_resources,
 )
+from carebridge.fhir.packed_rows import insert_packed_rows, pack_index_rows
 from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, WriteResult
 from carebridge.fhir.search.dates import instant_text
-from carebridge.fhir.search.extract import index_rows
+from carebridge.fhir.search.extract import IndexRows, index_rows
 from carebridge.fhir.tables import INDEX_TABLES, resource, resource_history, urn_alias
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import ConflictError, InvalidRequestError, PreconditionFailedError
@@ -114,13 +115,7 @@ class BatchWriter:
             for op in ready
             if (op.res_type, op.res_id) in created
         ]
-        insert_index_rows(
-            self.conn,
-            (
-                (pk, op.res_type, op.index or index_rows(orjson.loads(op.encoded or b"{}")))
-                for op, pk in kept
-            ),
-        )
+        _insert_new_index_rows(self.conn, [(op, pk, None) for op, pk in kept])
         return [_first_version_row(op, now, pk) for op, pk in kept]
 
     def _plan(self, op: WriteOp, existing: StoredResource | None, now: datetime) -> _Plan:
@@ -217,14 +212,10 @@ class BatchWriter:
                 )
 
     def _insert_index_rows(self, plans: list[_Plan]) -> None:
-        """Index rows for new versions; bulk loads hand them in precomputed (`WriteOp.index`)."""
-        insert_index_rows(
-            self.conn,
-            (
-                (p.new.pk, p.new.res_type, p.op.index or index_rows(p.new.content or {}))
-                for p in plans
-                if p.new is not None
-            ),
+        """Index rows for new versions; bulk loads hand them in precomputed (`WriteOp.index`,
+        `WriteOp.packed`) with the content serialized (`WriteOp.encoded`)."""
+        _insert_new_index_rows(
+            self.conn, [(p.op, p.new.pk, p.new.content) for p in plans if p.new is not None]
         )
 
     def _record_urns(self, ops: Sequence[WriteOp]) -> None:
@@ -249,18 +240,43 @@ class BatchWriter:
             self.conn.execute(insert(urn_alias), fresh)
 
 
+_Written = tuple[WriteOp, int, dict[str, Any] | None]  # op, primary key, content as stored
+
+
+def _insert_new_index_rows(conn: Connection, written: list[_Written]) -> None:
+    """The index rows of new versions: packed ones unpacked by the database, the others from
+    `op.index` or extracted from the stored content (else the serialized one) now."""
+    insert_packed_rows(conn, ((pk, op.res_type, op.packed) for op, pk, _ in written if op.packed))
+    insert_index_rows(
+        conn,
+        (
+            (pk, op.res_type, op.index or _extracted(op, content))
+            for op, pk, content in written
+            if not op.packed
+        ),
+    )
+
+
+def _extracted(op: WriteOp, content: dict[str, Any] | None) -> IndexRows:
+    if content is None:
+        content = orjson.loads(op.encoded or b"{}")
+    return index_rows(content or {})
+
+
 @lru_cache(maxsize=16)
 def _stamp_text(stamp: datetime) -> str:
     return instant_text(stamp)  # a batch shares one stamp: formatted once
 
 
-def serialized_create(op: WriteOp, stamp: datetime) -> WriteOp:
+def serialized_create(op: WriteOp, stamp: datetime, *, packed: bool = False) -> WriteOp:
     """`op` as version 1 stamped at `stamp`: its search index rows computed and its content
     serialized with meta.versionId and meta.lastUpdated, ready for a create (bulk loads, device
-    readings). Done where the data is prepared, so the writer only hands bytes to the database."""
+    readings). Done where the data is prepared, so the writer only hands bytes to the database.
+    `packed`: the index rows packed for the database to unpack (packed_rows.py; for SQLite)."""
     content = {**(op.content or {}), "id": op.res_id}
     meta = {**(content.get("meta") or {}), "versionId": "1", "lastUpdated": _stamp_text(stamp)}
     stamped = {**content, "meta": meta}
+    rows = op.index or index_rows(stamped)
     return WriteOp(
         op.method,
         op.res_type,
@@ -268,9 +284,10 @@ def serialized_create(op: WriteOp, stamp: datetime) -> WriteOp:
         None,
         op.if_match,
         op.urn,
-        op.index or index_rows(stamped),
+        None if packed else rows,
         orjson.dumps(stamped),
         stamp.replace(tzinfo=None),
+        pack_index_rows(rows) if packed else None,
     )
 
 

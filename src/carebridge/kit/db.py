@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with `synchronous=NORMAL` (durable across application crashes; the last
 transactions may be lost only on power failure, https://www.sqlite.org/wal.html) and a busy timeout
-so a concurrent writer waits instead of failing.
+so a concurrent writer waits instead of failing. New database files use 8 KiB pages (PostgreSQL's
+size; SQLite's default is 4 KiB): a bulk load's writer spent about 4% less time, searches were not
+measurably slower (32 KiB pages made loads 20% cheaper but searches 40-60% slower; bench/README.md).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def _ensure_parent_dir(url: str) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA page_size=8192")  # takes effect only when the file is created
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
