@@ -62,6 +62,7 @@ from carebridge.fhir.schema import upgrade
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource
 from carebridge.kit.clock import utc_now
+from carebridge.kit.collector import collect_rarely
 from carebridge.kit.db import create_db_engine
 from harness import Report, database_url, latency_summary, stopwatch
 
@@ -178,6 +179,7 @@ class Gateways:
         self.count = count
         broker = f"mqtt://127.0.0.1:{port}"
         if count == 1:
+            collect_rarely()  # as `carebridge devices gateway` does in its process
             self.single = Gateway(engine, broker, client_id="bench-gw", on_commit=self._record)
             self.runner = threading.Thread(target=self.single.run, daemon=True)
             return

@@ -28,6 +28,7 @@ from carebridge.devices.templates import TemplateError
 from carebridge.fhir.schema import upgrade
 from carebridge.fhir.store import FhirStore
 from carebridge.kit.clock import utc_now
+from carebridge.kit.collector import collect_rarely
 from carebridge.kit.db import create_db_engine
 from carebridge.kit.errors import AppError
 
@@ -128,6 +129,7 @@ def gateway(
 ) -> None:
     """Subscribe to devices/+/readings and store readings; stop with Ctrl-C or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    collect_rarely()  # this process only does intake (kit/collector.py)
     folder = templates or settings_for(db).device_templates_dir
     try:
         config = service.intake_config(folder)

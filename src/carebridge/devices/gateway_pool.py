@@ -29,6 +29,7 @@ from typing import Any
 
 from carebridge.devices.gateway import Gateway, GatewayStats, Received
 from carebridge.devices.service import DeliveryReport, intake_config
+from carebridge.kit.collector import collect_rarely
 from carebridge.kit.db import create_db_engine
 
 log = logging.getLogger("carebridge.devices.gateway")
@@ -134,6 +135,7 @@ def _gateway_process(
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s gateway-{index}[%(process)d] %(message)s"
     )
+    collect_rarely()  # a gateway process only does intake (kit/collector.py)
     engine = create_db_engine(spec.database_url)
     gateway = Gateway(
         engine,

@@ -1,10 +1,12 @@
-"""Garbage-collector thresholds for bulk work (loads, feeds), process-wide.
+"""Garbage-collector thresholds for bulk work (loads, feeds, device gateways), process-wide.
 
 A load allocates millions of short-lived, acyclic objects (rows, resources, index rows). With the
 default thresholds the cyclic collector runs every 700 allocations and, as a run's caches grow,
-walks an ever larger heap: 20-25% of a feed run's time and 17% of a bulk load's writer samples,
-measured. Reference counting frees these objects anyway, so bulk work collects rarely. The
-thresholds are process-wide, so the API, whose process serves other requests, leaves them alone.
+walks an ever larger heap: 20-25% of a feed run's time, 17% of a bulk load's writer samples and
+about 35% of a device gateway's CPU time per reading (166 -> 106 µs preparing, 51 -> 36 µs
+committing, on PostgreSQL), measured. Reference counting frees these objects anyway, so bulk
+work collects rarely. The thresholds are process-wide, so the API, whose process serves other
+requests, leaves them alone.
 """
 
 from __future__ import annotations
@@ -31,5 +33,5 @@ def fewer_collections(enabled: bool = True) -> Iterator[None]:
 
 
 def collect_rarely() -> None:
-    """For a worker process that only does bulk work (a process pool initializer)."""
+    """For a process that only does bulk work (a pool initializer, a device gateway)."""
     gc.set_threshold(*BULK_GC_THRESHOLDS)

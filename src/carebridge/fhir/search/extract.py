@@ -51,7 +51,7 @@ _CURRENCY_SYSTEM = "urn:iso:std:iso:4217"
 _CONTACT_POINT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 
 
-@dataclass
+@dataclass(slots=True)
 class IndexRows:
     token: list[TokenRow] = field(default_factory=list)
     string: list[StringRow] = field(default_factory=list)
@@ -116,24 +116,26 @@ def _dedupe(rows: IndexRows) -> None:
 
 
 def _tokens(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
-    rows.token.extend((param.code, system, code) for system, code in _token_pairs(values))
+    _add_tokens(param.code, values, rows.token)
 
 
-def _token_pairs(values: Iterable[Any]) -> Iterator[tuple[str | None, str]]:
+def _add_tokens(code: str, values: Iterable[Any], out: list[TokenRow]) -> None:
+    """(code, system, value) rows, appended to `out` (no generator: this runs on every write)."""
     for value in values:
-        if isinstance(value, bool):
-            yield None, "true" if value else "false"
-        elif isinstance(value, str):
-            yield None, value
-        elif isinstance(value, dict):
-            if "coding" in value:
-                yield from _token_pairs(value["coding"])
-            elif "code" in value and isinstance(value["code"], str):
-                yield value.get("system"), value["code"]
-            elif "value" in value and isinstance(value["value"], str):
+        if isinstance(value, dict):
+            coding = value.get("coding")
+            if coding is not None:
+                _add_tokens(code, coding, out)
+            elif isinstance(token := value.get("code"), str):
+                out.append((code, value.get("system"), token))
+            elif isinstance(token := value.get("value"), str):
                 system = value.get("system")
                 # ContactPoint.system is a code (phone, email, ...), not a namespace URI
-                yield (None if system in _CONTACT_POINT_SYSTEMS else system), value["value"]
+                out.append((code, None if system in _CONTACT_POINT_SYSTEMS else system, token))
+        elif isinstance(value, bool):
+            out.append((code, None, "true" if value else "false"))
+        elif isinstance(value, str):
+            out.append((code, None, value))
 
 
 def _strings(param: SearchParam, values: list[Any], rows: IndexRows) -> None:
