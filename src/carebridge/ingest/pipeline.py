@@ -146,7 +146,8 @@ class _CsvRun:
 
     def process(self, rows: Iterator[RawRow], options: IngestOptions) -> None:
         depth = max(options.workers, 0) + 1
-        with _preparers(self.source, options) as submit:
+        packed = self.engine.dialect.name == "sqlite"
+        with _preparers(self.source, options, packed) as submit:
             pending: deque[tuple[list[RawRow], list[Assignment | None], Future[list[PreparedRow]]]]
             pending = deque()
             for chunk in _chunks(rows, options.batch_size):
@@ -236,9 +237,10 @@ class _CsvRun:
 
 
 @contextmanager
-def _preparers(source: CsvSource, options: IngestOptions) -> Iterator[Submit]:
+def _preparers(source: CsvSource, options: IngestOptions, packed: bool) -> Iterator[Submit]:
+    """Where rows are prepared: in worker processes (or here); `packed` index rows for SQLite."""
     if options.workers <= 0:
-        preparer = RowPreparer(source)
+        preparer = RowPreparer(source, packed)
 
         def prepare_here(
             rows: list[RawRow], assignments: list[Assignment | None]
@@ -251,7 +253,7 @@ def _preparers(source: CsvSource, options: IngestOptions) -> Iterator[Submit]:
         return
     thresholds = BULK_GC_THRESHOLDS if options.tune_gc else None
     with ProcessPoolExecutor(
-        options.workers, initializer=start_worker, initargs=(source, thresholds)
+        options.workers, initializer=start_worker, initargs=(source, thresholds, packed)
     ) as pool:
         yield lambda rows, assignments: pool.submit(prepare_in_worker, rows, assignments)
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from carebridge.fhir.records import Method, WriteOp
-from carebridge.fhir.search.extract import index_rows
+from carebridge.fhir.writer import serialized_create
 from carebridge.ingest.mappers.fields import check_encoding
 from carebridge.ingest.records import MappedResource, RowError
 from carebridge.ingest.sources.delimited import CsvSource, RawRow
+from carebridge.kit.clock import utc_now
 
 
 @dataclass(frozen=True)
@@ -43,24 +45,34 @@ class PreparedRow:
 
 
 class RowPreparer:
-    def __init__(self, source: CsvSource) -> None:
+    """Maps rows and serializes what they write as new resources (version 1, stamped when the
+    batch is prepared; `serialized_create`), so the writer hands bytes to the database. `packed`:
+    search index rows packed for SQLite to unpack (fhir/packed_rows.py)."""
+
+    def __init__(self, source: CsvSource, packed: bool = False) -> None:
         self.source = source
+        self.packed = packed
         self.columns = source.feed.column_names
         self.emitted: set[tuple[str, str]] = set()
 
     def prepare(
         self, rows: Sequence[RawRow], assignments: Sequence[Assignment | None]
     ) -> list[PreparedRow]:
-        return [self._row(row, a) for row, a in zip(rows, assignments, strict=True)]
+        stamp = utc_now()
+        return [self._row(row, a, stamp) for row, a in zip(rows, assignments, strict=True)]
 
-    def _row(self, row: RawRow, assignment: Assignment | None) -> PreparedRow:
+    def _row(self, row: RawRow, assignment: Assignment | None, stamp: datetime) -> PreparedRow:
         line, fields = row
         try:
             mapped = self._map(fields, assignment)
         except RowError as exc:
             return PreparedRow(line, (), str(exc))
         fresh = [m for m in mapped if self._first(m)]
-        return PreparedRow(line, tuple(_prepared(m) for m in fresh), None)
+        return PreparedRow(line, tuple(self._prepared(m, stamp) for m in fresh), None)
+
+    def _prepared(self, mapped: MappedResource, stamp: datetime) -> PreparedResource:
+        op = WriteOp(Method.PUT, mapped.res_type, mapped.res_id, mapped.build())
+        return PreparedResource(serialized_create(op, stamp, packed=self.packed), mapped.shared)
 
     def _map(self, fields: tuple[str, ...], assignment: Assignment | None) -> list[MappedResource]:
         if len(fields) != len(self.columns):
@@ -81,19 +93,15 @@ class RowPreparer:
         return True
 
 
-def _prepared(mapped: MappedResource) -> PreparedResource:
-    content = mapped.build()
-    op = WriteOp(Method.PUT, mapped.res_type, mapped.res_id, content, index=index_rows(content))
-    return PreparedResource(op, mapped.shared)
-
-
 _WORKER: RowPreparer | None = None
 
 
-def start_worker(source: CsvSource, gc_thresholds: tuple[int, int, int] | None = None) -> None:
+def start_worker(
+    source: CsvSource, gc_thresholds: tuple[int, int, int] | None = None, packed: bool = False
+) -> None:
     """ProcessPoolExecutor initializer: one preparer per worker process and run."""
     global _WORKER
-    _WORKER = RowPreparer(source)
+    _WORKER = RowPreparer(source, packed)
     if gc_thresholds:
         gc.set_threshold(*gc_thresholds)
 
