@@ -7,6 +7,7 @@ All SQL for resources runs here, in `writer.py` and in `bulk_load.py`; statement
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -229,8 +230,9 @@ class FhirStore:
             statement = allowed_types_statement(policy, tuple(types))
             if not all(self.conn.execute(statement, {PINNED_PATIENT: patient}).one()):
                 return self.scope
-        # Every row matches the pinning criterion, so is in X's compartment already.
-        return AccessScope(resource_types=self.scope.resource_types)
+        # Every row matches the pinning criterion, so is in X's compartment already; the
+        # scope's types and search restrictions still apply.
+        return replace(self.scope, patient_id=None, policy=None)
 
     def included(
         self, matches: list[StoredResource], includes: Sequence[Include]
