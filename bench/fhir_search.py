@@ -139,7 +139,7 @@ class Caller:
         if not self.ctx.fhir_user:
             return TokenGuard(self.ctx)
         now = utc_now()
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             role = ROLES.get(conn, self.ctx.fhir_user, self.defaults, now)
         if role is None:
             return TokenGuard(self.ctx)

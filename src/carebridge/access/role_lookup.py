@@ -21,6 +21,7 @@ from carebridge.access.roles import (
     is_payer,
     practitioner_actors,
 )
+from carebridge.fhir.search.inline import inline
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
@@ -138,10 +139,12 @@ class RoleCache:
 
 _WATERMARK = select(
     *(
-        select(func.max(resource.c.last_updated)).where(resource.c.res_type == t).scalar_subquery()
+        select(func.max(resource.c.last_updated))
+        .where(resource.c.res_type == inline(t))
+        .scalar_subquery()
         for t in _ROLE_DATA
     )
-)
+)  # constants in the text: PostgreSQL plans the prepared statement once (inline.py)
 
 
 def _watermark(conn: Connection) -> tuple[Any, ...]:
