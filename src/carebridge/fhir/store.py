@@ -25,7 +25,8 @@ from sqlalchemy import (
     union_all,
 )
 
-from carebridge.fhir.guard import UNRESTRICTED, AccessScope
+from carebridge.fhir.guard import UNRESTRICTED, AccessScope, PatientPolicy
+from carebridge.fhir.patient_policy import patient_allowed_types
 from carebridge.fhir.records import (
     HistoryPage,
     Method,
@@ -36,7 +37,6 @@ from carebridge.fhir.records import (
     WriteResult,
 )
 from carebridge.fhir.search.parameters import patient_compartment
-from carebridge.fhir.search.policy_sql import PINNED_PATIENT, allowed_types_statement
 from carebridge.fhir.search.query import Include, SearchQuery, pinned_patient
 from carebridge.fhir.search.sql import (
     compile_query,
@@ -215,24 +215,29 @@ class FhirStore:
 
     def _search_scope(self, query: SearchQuery) -> AccessScope:
         """The scope for `query`. A search pinned to one patient (`patient=X`, the pharmacist's
-        everyday query) is decided once, here, instead of per candidate row: for the patient
-        themselves, and for a user whose policy allows X's data of every searched type. The
-        rows are the same (every row of the search is in X's compartment, and all of X's data
-        of these types is visible)."""
+        everyday query) is decided once, here, instead of per candidate row: every row of the
+        search is in X's compartment, so it runs as a search of X's compartment limited to the
+        searched types the policy lets the user see of X (none: an empty result)."""
         policy = self.scope.policy
         patient = pinned_patient(query)
         if patient is None or self.scope.patient_id not in (None, patient):
             return self.scope
-        types = query.resource_types
+        types = self.scope.resource_types
         if policy is not None:
-            if set(types) & policy.hidden_types:
-                return self.scope
-            statement = allowed_types_statement(policy, tuple(types))
-            if not all(self.conn.execute(statement, {PINNED_PATIENT: patient}).one()):
-                return self.scope
+            allowed = self.allowed_types(policy, patient, query.resource_types)
+            if not allowed.issuperset(query.resource_types):
+                types = allowed if types is None else allowed & types
         # Every row matches the pinning criterion, so is in X's compartment already; the
-        # scope's types and search restrictions still apply.
-        return replace(self.scope, patient_id=None, policy=None)
+        # scope's search restrictions still apply.
+        return replace(self.scope, patient_id=None, policy=None, resource_types=types)
+
+    def allowed_types(
+        self, policy: PatientPolicy, patient: str, types: Iterable[str]
+    ) -> frozenset[str]:
+        """Those of `types` whose resources in `patient`'s compartment `policy` lets its user
+        see, decided once for the patient (patient_policy.py), by the rules policy_sql.py
+        applies per row."""
+        return patient_allowed_types(self.conn, policy, patient, types)
 
     def included(
         self, matches: list[StoredResource], includes: Sequence[Include]
