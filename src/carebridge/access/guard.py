@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carebridge.access.audit import Actor, audit_event
 from carebridge.access.auth import access_context, authorize
-from carebridge.access.role_lookup import ConsentDefaults, RoleCache
+from carebridge.access.role_lookup import ConsentDefaults, RoleCache, role_reading
 from carebridge.access.roles import (
     EMERGENCY_TREAT,
     PurposeError,
@@ -119,10 +119,7 @@ def _with_role(
         payment_opt_in=settings.consent_payment == "opt-in",
     )
     now = utc_now()
-    # A transaction that ends in COMMIT, not in the pool's ROLLBACK: psycopg forgets every
-    # prepared statement of a connection on ROLLBACK, and the request's statements after it
-    # would be planned again each time (bench/README.md, "Search with access enforcement").
-    with request.app.state.engine.begin() as conn:
+    with role_reading(request.app.state.engine) as conn:
         role = ROLES.get(conn, ctx.fhir_user, defaults, now)
     if role is None:
         return TokenGuard(ctx, address, requested)
