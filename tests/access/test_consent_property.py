@@ -25,7 +25,9 @@ from sqlalchemy import Engine, select
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.app import create_app
 from carebridge.config import Settings
+from carebridge.fhir import patient_policy
 from carebridge.fhir.guard import AccessScope, PatientPolicy
+from carebridge.fhir.patient_policy import DECIDED_UP_TO
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import metadata, resource
@@ -204,22 +206,34 @@ def _empty(engine: Engine) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(persons=people, user=st.sampled_from(sorted(USERS)))
+@pytest.mark.parametrize("decided_up_to", [DECIDED_UP_TO, -1], ids=["in-python", "per-row-sql"])
 def test_search_returns_exactly_what_the_policy_allows(
     app_client: TestClient,
     engine: Engine,
     settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    decided_up_to: int,
     persons: list[Person],
     user: str,
 ) -> None:
+    """Searches not pinned to a patient are decided in Python for few candidates, per row in
+    SQL for many (forced here with a limit of -1): both give exactly what the policy allows."""
+    monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
     _empty(engine)
     load(app_client, bearer(settings, "system/*.cruds"), build(persons))
     auth = bearer(settings, "user/*.rs", fhir_user=USERS[user][0])
     found: set[str] = set()
     for rtype in DATA_TYPES:
-        found |= visible_ids(app_client, auth, f"/fhir/{rtype}")
+        of_type = visible_ids(app_client, auth, f"/fhir/{rtype}")
+        count = app_client.get(f"/fhir/{rtype}", params={"_summary": "count"}, headers=auth)
+        assert count.json()["total"] == len(of_type)
+        found |= of_type
     found = {k for k in found if k.split("/")[0] in DATA_TYPES}
     allowed = expected(persons, user)
     assert found == allowed
+    for key in expected(persons, "pharmacist") | expected(persons, "payer"):
+        status = app_client.get(f"/fhir/{key}", headers=auth).status_code
+        assert status == (200 if key in allowed else 404), key
     for index in range(len(persons)):  # searches pinned to one patient are decided once
         pid = f"p{index}"
         for rtype, rid in (("Condition", f"cond-{pid}"), ("Observation", f"obs-{pid}")):

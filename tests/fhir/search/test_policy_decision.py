@@ -11,6 +11,8 @@ from carebridge.fhir.search.policy_decision import (
     ConsentRule,
     PatientFacts,
     allowed_types,
+    link_sources,
+    visible_keys,
 )
 
 TYPES = ("Patient", "Observation", "Condition", "AuditEvent")
@@ -112,3 +114,62 @@ class TestAllowedTypes:
 
     def test_only_the_types_asked_for_are_answered(self) -> None:
         assert allowed_types(policy(), facts(), ["Observation"]) == {"Observation"}
+
+
+COMPARTMENT = ("Observation", "Condition", "AuditEvent")
+ROWS = [
+    (1, "Patient", "p1"),
+    (2, "Observation", "o1"),  # p1's
+    (3, "Observation", "o2"),  # p2's
+    (4, "Observation", "o3"),  # nobody's
+    (5, "Medication", "m1"),  # not patient data
+    (6, "AuditEvent", "a1"),  # p1's, hidden from users
+    (7, "Condition", "c1"),  # p1's and p2's
+    (8, "Observation", "o4"),  # p1's too
+]
+PATIENTS_OF = {2: {"p1"}, 3: {"p2"}, 6: {"p1"}, 7: {"p1", "p2"}, 8: {"p1"}}
+
+
+class TestVisibleKeys:
+    @pytest.mark.parametrize(
+        ("case", "the_policy", "facts_of", "expected"),
+        [
+            ("p1 related, p2 not", policy(), {"p1": facts()}, {1, 2, 5, 7, 8}),
+            ("neither related", policy(), {}, {5}),
+            (
+                "p1 denies Observations, p2 related",
+                policy(),
+                {"p1": facts(rule("deny", class_type="Observation")), "p2": facts()},
+                {1, 3, 5, 7},
+            ),
+            (
+                "break the glass: data of some patient",
+                policy(override=True),
+                {},
+                {1, 2, 3, 5, 7, 8},
+            ),
+        ],
+    )
+    def test_cases(
+        self,
+        case: str,
+        the_policy: PatientPolicy,
+        facts_of: dict[str, PatientFacts],
+        expected: set[int],
+    ) -> None:
+        found = visible_keys(the_policy, ROWS, PATIENTS_OF, facts_of, COMPARTMENT)
+        assert found == expected, case
+
+
+class TestLinkSources:
+    def test_kinds_are_grouped_by_source_in_order(self) -> None:
+        links = (
+            Relationship("CareTeam", "patient", "participant"),
+            Relationship("Patient", None, "organization"),
+            Relationship("Encounter", "patient", "participant"),
+            Relationship("Encounter", "patient", "service-provider"),
+        )
+        assert list(link_sources(links).items()) == [
+            (("CareTeam", "patient"), {"participant"}),
+            (("Encounter", "patient"), {"participant", "service-provider"}),
+        ]

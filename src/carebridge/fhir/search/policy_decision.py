@@ -18,10 +18,10 @@ SQL form has to carry the actor set into the statement instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from carebridge.fhir.guard import PatientPolicy
+from carebridge.fhir.guard import PatientPolicy, Relationship
 
 PERMIT = "permit"
 
@@ -46,6 +46,10 @@ class PatientFacts:
 
     linked: frozenset[tuple[str | None, str | None]]
     rules: tuple[ConsentRule, ...]
+
+
+NO_FACTS = PatientFacts(frozenset(), ())
+Candidate = tuple[int, str, str]  # (pk, type, id) of a resource row
 
 
 def allowed_types(
@@ -82,3 +86,47 @@ def consented(policy: PatientPolicy, facts: PatientFacts, res_type: str) -> bool
         ):
             return rule.effect == PERMIT
     return policy.default_permit
+
+
+def visible_keys(
+    policy: PatientPolicy,
+    rows: Iterable[Candidate],
+    patients_of: Mapping[int, Collection[str]],
+    facts: Mapping[str, PatientFacts],
+    compartment_types: Collection[str],
+) -> set[int]:
+    """The keys of those `rows` that `policy` lets its user see, as policy_sql.py's
+    `policy_condition` decides each row: a Patient by its own facts, a resource of a
+    compartment type when one of `patients_of` its patients allows its type, a resource of
+    another type always, a hidden type never. Each (patient, type) is decided once."""
+    decided: dict[tuple[str, str], bool] = {}
+
+    def allows(patient: str, res_type: str) -> bool:
+        if (patient, res_type) not in decided:
+            found = allowed_types(policy, facts.get(patient, NO_FACTS), (res_type,))
+            decided[patient, res_type] = bool(found)
+        return decided[patient, res_type]
+
+    keys = set()
+    for pk, res_type, res_id in rows:
+        if res_type in policy.hidden_types:
+            continue
+        if res_type == "Patient":
+            shown = allows(res_id, res_type)
+        elif res_type in compartment_types:
+            shown = any(allows(p, res_type) for p in patients_of.get(pk, ()))
+        else:
+            shown = True
+        if shown:
+            keys.add(pk)
+    return keys
+
+
+def link_sources(relationships: Iterable[Relationship]) -> dict[tuple[str, str], set[str]]:
+    """(type, patient parameter) of the resources that link a patient to an actor, in the
+    order of `relationships`, each with the parameters that name the actor."""
+    by_source: dict[tuple[str, str], set[str]] = {}
+    for r in relationships:
+        if r.patient_param is not None:
+            by_source.setdefault((r.res_type, r.patient_param), set()).add(r.actor_param)
+    return by_source

@@ -26,30 +26,23 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
-    Executable,
-    Integer,
-    Select,
     String,
     and_,
     bindparam,
-    cast,
     exists,
     false,
     func,
     literal,
-    literal_column,
-    null,
     or_,
     select,
     true,
-    union_all,
 )
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
 from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
 from carebridge.fhir.search.parameters import patient_compartment
+from carebridge.fhir.search.policy_decision import link_sources
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
 _PERMIT = "permit"
@@ -79,7 +72,7 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
         parts.append(
             and_(
                 row.c.res_type == "Patient",
-                _allowed(policy, row.c.res_id, literal("Patient")),
+                _allowed(policy, row.c.res_id, literal("Patient"), own_pk=row.c.pk),
             )
         )
     if wanted:
@@ -103,155 +96,31 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
     return visible
 
 
-PINNED_PATIENT = "pinned_patient"
-POLICY_AT = "policy_at"
-RULE, LINK = 0, 1  # the kinds of row of `patient_facts_statement`
-
-
-@lru_cache(maxsize=64)
-def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executable:
-    """The patient's own facts for any policy with these `relationships`, for the patient bound
-    as `pinned_patient` at the time bound as `policy_at` (policy_decision.py decides them):
-
-    - `(RULE, effect, actor_type, actor_id, purpose, class_type)` for each of the patient's
-      Consent rules in force, in deciding order (most recent Consent, deepest provision, deny
-      first: the order `_consented` takes the first of);
-    - then `(LINK, None, type, id, None, None)` for each actor the Patient resource itself
-      names (what `_linked_as_patient` matches against the actor set, here without it).
-
-    A few index lookups, the same statement for every user with these relationships, its
-    constants in the text (inline.py)."""
-    patient = bindparam(PINNED_PATIENT, type_=String())
-    parts = [_rules_in_force(patient)]
-    own = [r for r in relationships if r.patient_param is None]
-    if own:
-        parts.append(_own_link_actors(own, patient))
-    facts = union_all(*parts).subquery("facts")
-    return select(*(facts.c[k] for k in _FACT_COLUMNS)).order_by(
-        facts.c.kind, facts.c.recorded.desc(), facts.c.depth.desc(), facts.c.effect.asc()
-    )
-
-
-@lru_cache(maxsize=64)
-def patient_links_statement(relationships: tuple[Relationship, ...]) -> Executable | None:
-    """`(type, id)` of each actor that a resource referencing the patient bound as
-    `pinned_patient` links to them (what `_linked_by` matches against the actor set), source
-    type by source type in the order of `relationships`, so that a reader stopping at the
-    first of the user's actors skips the rest; None without such relationships."""
-    patient = bindparam(PINNED_PATIENT, type_=String())
-    by_source: dict[tuple[str, str], set[str]] = {}
-    for r in relationships:
-        if r.patient_param is not None:
-            by_source.setdefault((r.res_type, r.patient_param), set()).add(r.actor_param)
-    parts = [_link_actors(*source, params, patient) for source, params in by_source.items()]
-    if len(parts) < 2:
-        return parts[0] if parts else None
-    return union_all(*parts)
-
-
-_FACT_COLUMNS = ("kind", "effect", "actor_type", "actor_id", "purpose", "class_type")
-
-
-def _rules_in_force(patient: ColumnElement[str]) -> Select[Any]:
-    rule = search_consent
-    at = bindparam(POLICY_AT, type_=DateTime())
-    return select(
-        literal_column(str(RULE)).label("kind"),
-        rule.c.effect,
-        rule.c.actor_type,
-        rule.c.actor_id,
-        rule.c.purpose,
-        rule.c.class_type,
-        rule.c.recorded,
-        rule.c.depth,
-    ).where(
-        rule.c.res_type == inline("Consent"),
-        rule.c.param == inline("rule"),
-        rule.c.patient_id == patient,
-        rule.c.start <= at,
-        rule.c.end >= at,
-    )
-
-
-def _as_link(actor: Any) -> tuple[ColumnElement[Any], ...]:
-    """A link row in the columns of a rule row (typed NULLs: PostgreSQL unions need types)."""
-    text = cast(null(), String())
-    return (
-        literal_column(str(LINK)),
-        text,
-        actor.c.target_type,
-        actor.c.target_id,
-        text,
-        text,
-        cast(null(), DateTime()),
-        cast(null(), Integer()),
-    )
-
-
-def _own_link_actors(links: list[Relationship], patient: ColumnElement[str]) -> Select[Any]:
-    """Actors the Patient resource itself names (`_linked_as_patient`)."""
-    own = resource.alias("related_patient")
-    actor = search_reference.alias("patient_actor")
-    return (
-        select(*_as_link(actor))
-        .where(
-            own.c.res_type == inline("Patient"),
-            own.c.res_id == patient,
-            actor.c.res_pk == own.c.pk,
-            actor.c.param.in_(inline_all([r.actor_param for r in links])),
-        )
-        .distinct()
-    )
-
-
-def _link_actors(
-    res_type: str, patient_param: str, actor_params: set[str], patient: ColumnElement[str]
-) -> Select[Any]:
-    """Actors of the `res_type` resources that reference the patient through `patient_param`
-    (`_linked_by`): one index range for the sources, one lookup per source for its actors."""
-    subject = search_reference.alias("link_subject")
-    actor = search_reference.alias("link_actor")
-    return (
-        select(actor.c.target_type, actor.c.target_id)
-        .where(
-            subject.c.res_type == inline(res_type),
-            subject.c.param == inline(patient_param),
-            subject.c.target_id == patient,
-            subject.c.target_type == inline("Patient"),
-            actor.c.res_pk == subject.c.res_pk,
-            actor.c.param.in_(inline_all(actor_params)),
-        )
-        .distinct()
-    )
-
-
-def _kinds(links: list[Relationship], subject: Any, actor: Any) -> list[ColumnElement[bool]]:
-    return [
-        and_(
-            subject.c.res_type == r.res_type,
-            subject.c.param == r.patient_param,
-            actor.c.param == r.actor_param,
-        )
-        for r in links
-    ]
-
-
 def _allowed(
-    policy: PatientPolicy, patient: ColumnElement[str], res_type: ColumnElement[str]
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
+    res_type: ColumnElement[str],
+    own_pk: ColumnElement[int] | None = None,
 ) -> ColumnElement[bool]:
+    """`own_pk`: the Patient row's key, when the row decided is the Patient itself."""
     if policy.override:
         return true()
-    return and_(_related(policy, patient), _consented(policy, patient, res_type))
+    related = _related(policy, patient, own_pk)
+    return and_(related, _consented(policy, patient, res_type))
 
 
-def _related(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
+def _related(
+    policy: PatientPolicy, patient: ColumnElement[str], own_pk: ColumnElement[int] | None
+) -> ColumnElement[bool]:
+    """The checks cheapest first, each its own EXISTS so the database stops at the first that
+    holds: the Patient's own references, then each kind of resource referencing the patient
+    (in the order of the policy's relationships), then a permit naming the user."""
     own_links = [r for r in policy.relationships if r.patient_param is None]
-    other_links = [r for r in policy.relationships if r.patient_param is not None]
     checks = []
     if own_links:
-        checks.append(_linked_as_patient(own_links, policy, patient))
-    if other_links:
-        checks.append(_linked_by(other_links, policy, patient))
+        checks.append(_linked_as_patient(own_links, policy, patient, own_pk))
+    for (res_type, patient_param), actor_params in link_sources(policy.relationships).items():
+        checks.append(_linked_by(res_type, patient_param, actor_params, policy, patient))
     rule = search_consent.alias("named_rule")
     checks.append(
         exists().where(
@@ -268,32 +137,45 @@ def _related(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElemen
 
 
 def _linked_as_patient(
-    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
+    links: list[Relationship],
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
+    own_pk: ColumnElement[int] | None,
 ) -> ColumnElement[bool]:
     """The Patient resource itself names one of the actors (managing organisation, GP)."""
-    own = resource.alias("related_patient")
     actor = search_reference.alias("patient_actor")
+    params = actor.c.param.in_(inline_all([r.actor_param for r in links]))
+    is_actor = _is_actor(policy, actor.c.target_type, actor.c.target_id)
+    if own_pk is not None:
+        return exists().where(actor.c.res_pk == own_pk, params, is_actor)
+    own = resource.alias("related_patient")
     return exists().where(
         own.c.res_type == "Patient",
         own.c.res_id == patient,
         actor.c.res_pk == own.c.pk,
-        actor.c.param.in_(sorted({r.actor_param for r in links})),
-        _is_actor(policy, actor.c.target_type, actor.c.target_id),
+        params,
+        is_actor,
     )
 
 
 def _linked_by(
-    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
+    res_type: str,
+    patient_param: str,
+    actor_params: set[str],
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
 ) -> ColumnElement[bool]:
-    """A resource (CareTeam, Coverage, ...) references the patient and one of the actors."""
+    """A `res_type` resource (CareTeam, Coverage, ...) references the patient through
+    `patient_param` and one of the actors through one of `actor_params`."""
     subject = search_reference.alias("link_subject")
     actor = search_reference.alias("link_actor")
     return exists().where(
-        subject.c.target_type == "Patient",
+        subject.c.res_type == inline(res_type),
+        subject.c.param == inline(patient_param),
         subject.c.target_id == patient,
-        subject.c.res_type.in_(sorted({r.res_type for r in links})),
+        subject.c.target_type == inline("Patient"),
         actor.c.res_pk == subject.c.res_pk,
-        or_(*_kinds(links, subject, actor)),
+        actor.c.param.in_(inline_all(actor_params)),
         _is_actor(policy, actor.c.target_type, actor.c.target_id),
     )
 
