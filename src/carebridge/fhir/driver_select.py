@@ -1,14 +1,15 @@
 """Small, hot SELECTs compiled once and executed by the DB-API cursor.
 
-A statement executed on every request (the access checks: policy_sql.py's patient facts) costs
+A statement executed on every request (the access checks: policy_facts_sql.py, the role
+watermark) costs
 more in SQLAlchemy's per-execution work (cache key, parameter processing, result set-up) than
 in the database: measured on SQLite 160 µs through `Connection.execute` against 73 µs for the
 same SQL on the cursor. Such a statement is built with SQLAlchemy Core as usual, compiled here
 once per dialect, and run on the connection's DB-API cursor, inside the caller's transaction.
 
 Rules for statements run this way: every parameter is a named `bindparam` the caller supplies
-(constants are written into the text, fhir/search/inline.py; no expanding `IN`), and result
-columns are plain strings and integers (no result processing is applied).
+(constants are written into the text, fhir/search/inline.py; no expanding `IN`), and rows hold
+the driver's own values (no result processing: on SQLite a datetime comes back as text).
 """
 
 from __future__ import annotations

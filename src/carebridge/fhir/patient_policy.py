@@ -9,7 +9,7 @@ policy_decision.py decides them with the same rules:
 
 1. the patients' Consent rules in force and the actors their Patient resources name (one
    statement);
-2. for the patients that does not relate to the user: the actors of the resources that
+2. for the patients those do not relate to the user: the actors of the resources that
    reference them, one kind of resource after the other (CareTeam, EpisodeOfCare, Encounter;
    Coverage for payers), each asked only about the patients still unrelated, so the
    Encounters of a patient its CareTeam already relates are never read.

@@ -1,8 +1,9 @@
 """A user's `PatientPolicy` as one SQL condition on `resource` (ADR 0010).
 
-Everything is decided by the database, per candidate row, with correlated subqueries that use
-the index tables' lookup indexes: never by filtering rows in Python, so totals, paging, includes
-and chains see exactly what the caller may see.
+Decided by the database, per candidate row, with correlated subqueries that use the index
+tables' lookup indexes, so totals, paging, includes and chains see exactly what the caller may
+see. Where the rows are few, the store decides the same rules per patient instead
+(fhir/patient_policy.py, ADR 0012); both are checked against one evaluator in the tests.
 
     visible(row) =  row is not patient data (type outside the Patient compartment)
                  or row is in the compartment of a patient P with allowed(P, row type)
