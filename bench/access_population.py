@@ -31,6 +31,7 @@ from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource
 from carebridge.fhir.transaction import process_bundle
+from carebridge.kit.db import refresh_statistics
 
 CLINIC = "bench-clinic"
 OTHER_CLINIC = "bench-other-clinic"
@@ -118,6 +119,7 @@ def ensure(engine: Engine, ctx: FhirContext) -> AccessSetup:
     }
     with engine.begin() as conn:
         process_bundle(FhirStore(conn), ctx, bundle, max_entries=len(resources) + 1, minimal=True)
+    refresh_statistics(engine, full=True)  # as after a load: the Consent rules are new
     return AccessSetup(len(ids), teams, consented, len(resources))
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from carebridge.app import create_app
 from carebridge.config import Settings
+from carebridge.fhir import patient_policy
 from tests.access.consent_population import (
     DATA_TYPES,
     care_team,
@@ -218,6 +219,47 @@ class TestMatrix:
                 item = json.loads(line)
                 keys.add(f"{item['resourceType']}/{item['id']}")
         assert patient_data(keys) == expected_keys(role)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize(
+    "decided_up_to", [-1, patient_policy.DECIDED_UP_TO], ids=["per-row-sql", "in-python"]
+)
+class TestSearchesDecidedEitherWay:
+    """Searches not pinned to a patient are decided in Python when few rows match the rest of
+    the search, else per row in SQL (patient_policy.DECIDED_UP_TO; here forced both ways):
+    the same rows, totals, pages and includes."""
+
+    def test_search_totals_and_includes(
+        self,
+        world: TestClient,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+        role: str,
+        decided_up_to: int,
+    ) -> None:
+        monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
+        TestMatrix().test_search_and_totals(world, settings, role)
+        TestMatrix().test_includes_never_leak(world, settings, role)
+
+    def test_pages_add_up_to_the_total(
+        self,
+        world: TestClient,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+        role: str,
+        decided_up_to: int,
+    ) -> None:
+        monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
+        auth = headers_for(settings, role)
+        seen: list[str] = []
+        url: str | None = "/fhir/Observation?_count=2&_sort=_id"
+        while url:
+            bundle = world.get(url.replace("http://testserver", ""), headers=auth).json()
+            seen += [f"Observation/{e['resource']['id']}" for e in bundle.get("entry", [])]
+            url = next((x["url"] for x in bundle["link"] if x["relation"] == "next"), None)
+        assert len(seen) == len(set(seen)) == bundle["total"]
+        assert patient_data(set(seen)) == {k for k in expected_keys(role) if "Observation" in k}
 
 
 class TestPurposeAndBreakTheGlass:

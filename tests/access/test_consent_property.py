@@ -20,11 +20,18 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.app import create_app
 from carebridge.config import Settings
-from carebridge.fhir.tables import metadata
+from carebridge.fhir import patient_policy
+from carebridge.fhir.guard import AccessScope, PatientPolicy
+from carebridge.fhir.patient_policy import DECIDED_UP_TO
+from carebridge.fhir.search.sql import scope_conditions
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.tables import metadata, resource
+from carebridge.kit.clock import utc_now
 from tests.access.consent_population import (
     DATA_TYPES,
     care_team,
@@ -199,23 +206,88 @@ def _empty(engine: Engine) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(persons=people, user=st.sampled_from(sorted(USERS)))
+@pytest.mark.parametrize("decided_up_to", [DECIDED_UP_TO, -1], ids=["in-python", "per-row-sql"])
 def test_search_returns_exactly_what_the_policy_allows(
     app_client: TestClient,
     engine: Engine,
     settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    decided_up_to: int,
     persons: list[Person],
     user: str,
 ) -> None:
+    """Searches not pinned to a patient are decided in Python for few candidates, per row in
+    SQL for many (forced here with a limit of -1): both give exactly what the policy allows."""
+    monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
     _empty(engine)
     load(app_client, bearer(settings, "system/*.cruds"), build(persons))
     auth = bearer(settings, "user/*.rs", fhir_user=USERS[user][0])
     found: set[str] = set()
     for rtype in DATA_TYPES:
-        found |= visible_ids(app_client, auth, f"/fhir/{rtype}")
+        of_type = visible_ids(app_client, auth, f"/fhir/{rtype}")
+        count = app_client.get(f"/fhir/{rtype}", params={"_summary": "count"}, headers=auth)
+        assert count.json()["total"] == len(of_type)
+        found |= of_type
     found = {k for k in found if k.split("/")[0] in DATA_TYPES}
     allowed = expected(persons, user)
     assert found == allowed
+    for key in expected(persons, "pharmacist") | expected(persons, "payer"):
+        status = app_client.get(f"/fhir/{key}", headers=auth).status_code
+        assert status == (200 if key in allowed else 404), key
     for index in range(len(persons)):  # searches pinned to one patient are decided once
         pid = f"p{index}"
-        pinned = visible_ids(app_client, auth, "/fhir/Condition", patient=pid)
-        assert pinned == {k for k in allowed if k == f"Condition/cond-{pid}"}
+        for rtype, rid in (("Condition", f"cond-{pid}"), ("Observation", f"obs-{pid}")):
+            pinned = visible_ids(app_client, auth, f"/fhir/{rtype}", patient=pid)
+            assert pinned == {k for k in allowed if k == f"{rtype}/{rid}"}
+
+
+POLICY_ACTORS = (
+    "Organization/store1",
+    "Organization/store2",
+    "Organization/payer",
+    "Practitioner/pharm",
+    "PractitionerRole/role-pharm",
+    "CareTeam/team-p0-Practitioner-pharm",
+    "CareTeam/team-p1-Practitioner-pharm",
+)
+
+
+@hypothesis_settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    persons=people,
+    actors=st.sets(st.sampled_from(POLICY_ACTORS), min_size=1),  # a user is one at least
+    purpose=st.sampled_from(("TREAT", "HPAYMT")),
+    default_permit=st.booleans(),
+    links=st.sampled_from((TREATMENT_LINKS, PAYMENT_LINKS, ())),
+)
+def test_one_patient_is_decided_in_python_as_sql_decides_each_row(
+    app_client: TestClient,
+    engine: Engine,
+    settings: Settings,
+    persons: list[Person],
+    actors: set[str],
+    purpose: str,
+    default_permit: bool,
+    links: tuple[Any, ...],
+) -> None:
+    _empty(engine)
+    load(app_client, bearer(settings, "system/*.cruds"), build(persons))
+    keys = frozenset(tuple(a.split("/")) for a in actors)
+    policy = PatientPolicy(keys, purpose, default_permit, links, utc_now())  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(resource.c.res_type, resource.c.res_id).where(
+                resource.c.res_type.in_(DATA_TYPES),
+                *scope_conditions(AccessScope(policy=policy), DATA_TYPES),
+            )
+        )
+        per_row = {(r.res_type, r.res_id) for r in rows}
+        for index in range(len(persons)):
+            pid = f"p{index}"
+            ids = {pid, f"obs-{pid}", f"cond-{pid}"}
+            expected = {rtype for rtype, rid in per_row if rid in ids}
+            assert FhirStore(conn).allowed_types(policy, pid, DATA_TYPES) == expected

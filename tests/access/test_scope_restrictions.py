@@ -60,6 +60,19 @@ def test_a_restricted_scope_sees_only_matching_resources(
     assert "Observation/lab-1" in everything
 
 
+def test_a_search_pinned_to_the_patient_keeps_the_restriction(
+    world: TestClient, settings: Settings
+) -> None:
+    scope = f"patient/Patient.rs patient/Observation.rs?category={CATEGORY}|laboratory"
+    auth = bearer(settings, scope, patient="ann")
+    pinned = visible_ids(world, auth, "/fhir/Observation", patient="ann")
+    assert pinned == {"Observation/lab-1"}
+    count = world.get(
+        "/fhir/Observation", params={"patient": "ann", "_summary": "count"}, headers=auth
+    )
+    assert count.json()["total"] == 1
+
+
 def test_several_restricted_scopes_add_up_and_an_unrestricted_one_lifts_them(
     world: TestClient, settings: Settings
 ) -> None:

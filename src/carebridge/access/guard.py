@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carebridge.access.audit import Actor, audit_event
 from carebridge.access.auth import access_context, authorize
-from carebridge.access.role_lookup import ConsentDefaults, RoleCache
+from carebridge.access.role_lookup import ConsentDefaults, RoleCache, role_reading
 from carebridge.access.roles import (
     EMERGENCY_TREAT,
     PurposeError,
@@ -119,7 +119,7 @@ def _with_role(
         payment_opt_in=settings.consent_payment == "opt-in",
     )
     now = utc_now()
-    with request.app.state.engine.connect() as conn:
+    with role_reading(request.app.state.engine) as conn:
         role = ROLES.get(conn, ctx.fhir_user, defaults, now)
     if role is None:
         return TokenGuard(ctx, address, requested)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from carebridge.access.roles import (
     EMERGENCY_TREAT,
@@ -21,6 +23,8 @@ from carebridge.access.roles import (
     is_payer,
     practitioner_actors,
 )
+from carebridge.fhir.driver_select import driver_rows
+from carebridge.fhir.search.inline import inline
 from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.values import local_reference
@@ -139,11 +143,27 @@ class RoleCache:
 
 _WATERMARK = select(
     *(
-        select(func.max(resource.c.last_updated)).where(resource.c.res_type == t).scalar_subquery()
+        select(func.max(resource.c.last_updated))
+        .where(resource.c.res_type == inline(t))
+        .scalar_subquery()
         for t in _ROLE_DATA
     )
-)
+)  # constants in the text: PostgreSQL plans the prepared statement once (inline.py)
 
 
 def _watermark(conn: Connection) -> tuple[Any, ...]:
-    return tuple(conn.execute(_WATERMARK).one())
+    with driver_rows(conn, _WATERMARK, {}) as rows:  # every request: no SQLAlchemy overhead
+        return tuple(next(rows))
+
+
+@contextmanager
+def role_reading(engine: Engine) -> Iterator[Connection]:
+    """A connection to read roles with, before the request's transaction. On PostgreSQL in
+    autocommit: no BEGIN and COMMIT round trips, and the pool's ROLLBACK on return has no
+    transaction to end (psycopg forgets a connection's prepared statements on ROLLBACK, and
+    the request's statements after it would be planned again each time). SQLite reads outside
+    a transaction anyway, and switching it to autocommit and back costs a PRAGMA."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn

@@ -7,6 +7,7 @@ All SQL for resources runs here, in `writer.py` and in `bulk_load.py`; statement
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,8 @@ from sqlalchemy import (
     union_all,
 )
 
-from carebridge.fhir.guard import UNRESTRICTED, AccessScope
+from carebridge.fhir.guard import UNRESTRICTED, AccessScope, PatientPolicy
+from carebridge.fhir.patient_policy import decided_search, patient_allowed_types, visible_rows
 from carebridge.fhir.records import (
     HistoryPage,
     Method,
@@ -36,9 +38,9 @@ from carebridge.fhir.records import (
 )
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.param_sql import param_rows
-from carebridge.fhir.search.policy_sql import PINNED_PATIENT, allowed_types_statement
 from carebridge.fhir.search.query import Include, SearchQuery, pinned_patient
 from carebridge.fhir.search.sql import (
+    Compiled,
     compile_query,
     count_statement,
     page_statement,
@@ -66,15 +68,24 @@ class FhirStore:
         self.base_url = base_url.rstrip("/")
         self.scope = scope
 
-    def visible(self, res_type: str, res_id: str) -> bool:
-        """Whether the scope lets the caller see this resource (checked in SQL)."""
+    def visible(self, res_type: str, res_id: str, pk: int | None = None) -> bool:
+        """Whether the scope lets the caller see this resource (`pk`: its key, if known): the
+        scope's conditions checked in SQL, a user's policy decided for the resource's patients
+        (patient_policy.py)."""
         if self.scope.unrestricted:
             return True
-        conditions = scope_conditions(self.scope, [res_type])
-        statement = select(resource.c.pk).where(
-            resource.c.res_type == res_type, resource.c.res_id == res_id, *conditions
-        )
-        return self.conn.execute(statement).first() is not None
+        policy = self.scope.policy
+        rest = replace(self.scope, policy=None)
+        if pk is None or not rest.unrestricted:
+            statement = select(resource.c.pk).where(
+                resource.c.res_type == res_type,
+                resource.c.res_id == res_id,
+                *scope_conditions(rest, [res_type]),
+            )
+            pk = self.conn.execute(statement).scalar()
+        if pk is None or policy is None:
+            return pk is not None
+        return pk in visible_rows(self.conn, policy, [(pk, res_type, res_id)])
 
     # -- writes ---------------------------------------------------------------------------------
     def write(self, ops: Sequence[WriteOp], *, now: datetime | None = None) -> list[WriteResult]:
@@ -157,7 +168,7 @@ class FhirStore:
         """Deleted resources lose their index rows; only an unrestricted caller sees them."""
         if found.deleted:
             return self.scope.unrestricted
-        return self.visible(found.res_type, found.res_id)
+        return self.visible(found.res_type, found.res_id, found.pk)
 
     def vread(self, res_type: str, res_id: str, version: int) -> StoredResource:
         current = self.find(res_type, res_id)
@@ -198,11 +209,9 @@ class FhirStore:
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchPage:
-        compiled = compile_query(query, self.base_url, self._search_scope(query))
+        compiled = self._compiled(query)
         want_total = query.summary == "count" or query.total != "none"
-        total = (
-            int(self.conn.execute(count_statement(compiled)).scalar_one()) if want_total else None
-        )
+        total = self._total(compiled) if want_total else None
         if query.summary == "count":
             return SearchPage([], [], total)
         matches = [_stored(r) for r in self.conn.execute(page_statement(compiled, query))]
@@ -210,28 +219,45 @@ class FhirStore:
         return SearchPage(matches, included, total)
 
     def count(self, query: SearchQuery) -> int:
-        compiled = compile_query(query, self.base_url, self._search_scope(query))
+        return self._total(self._compiled(query))
+
+    def _total(self, compiled: Compiled) -> int:
+        if compiled.total is not None:
+            return compiled.total
         return int(self.conn.execute(count_statement(compiled)).scalar_one())
+
+    def _compiled(self, query: SearchQuery) -> Compiled:
+        """`query` within the scope: a user's policy decided once for a pinned patient, else
+        for the few rows that match the rest of the search, else per row in SQL."""
+        scope = self._search_scope(query)
+        decided = decided_search(self.conn, query, scope, self.base_url)
+        return decided or compile_query(query, self.base_url, scope)
 
     def _search_scope(self, query: SearchQuery) -> AccessScope:
         """The scope for `query`. A search pinned to one patient (`patient=X`, the pharmacist's
-        everyday query) is decided once, here, instead of per candidate row: for the patient
-        themselves, and for a user whose policy allows X's data of every searched type. The
-        rows are the same (every row of the search is in X's compartment, and all of X's data
-        of these types is visible)."""
+        everyday query) is decided once, here, instead of per candidate row: every row of the
+        search is in X's compartment, so it runs as a search of X's compartment limited to the
+        searched types the policy lets the user see of X (none: an empty result)."""
         policy = self.scope.policy
         patient = pinned_patient(query)
         if patient is None or self.scope.patient_id not in (None, patient):
             return self.scope
-        types = query.resource_types
+        types = self.scope.resource_types
         if policy is not None:
-            if set(types) & policy.hidden_types:
-                return self.scope
-            statement = allowed_types_statement(policy, tuple(types))
-            if not all(self.conn.execute(statement, {PINNED_PATIENT: patient}).one()):
-                return self.scope
-        # Every row matches the pinning criterion, so is in X's compartment already.
-        return AccessScope(resource_types=self.scope.resource_types)
+            allowed = self.allowed_types(policy, patient, query.resource_types)
+            if not allowed.issuperset(query.resource_types):
+                types = allowed if types is None else allowed & types
+        # Every row matches the pinning criterion, so is in X's compartment already; the
+        # scope's search restrictions still apply.
+        return replace(self.scope, patient_id=None, policy=None, resource_types=types)
+
+    def allowed_types(
+        self, policy: PatientPolicy, patient: str, types: Iterable[str]
+    ) -> frozenset[str]:
+        """Those of `types` whose resources in `patient`'s compartment `policy` lets its user
+        see, decided once for the patient (patient_policy.py), by the rules policy_sql.py
+        applies per row."""
+        return patient_allowed_types(self.conn, policy, patient, types)
 
     def included(
         self, matches: list[StoredResource], includes: Sequence[Include]

@@ -17,6 +17,7 @@ from carebridge.fhir.search.derived import (
     derivations,
     identifiers_only,
     indexed_as,
+    stored_actor_codes,
     unwritten,
 )
 from carebridge.fhir.search.extract import IndexRows, index_rows, param_index_rows
@@ -196,3 +197,20 @@ class TestDerivedRowsAreExact:
             "valueQuantity": {"value": 1.5, "system": "http://unitsofmeasure.org", "code": "kg"},
         }
         assert_derived_rows_are_exact(observation)
+
+
+class TestRelationshipParameters:
+    def test_every_role_relationship_reads_stored_parameters(self) -> None:
+        from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
+        from carebridge.fhir.search.policy_decision import link_sources, own_link_params
+
+        links = (*TREATMENT_LINKS, *PAYMENT_LINKS)
+        sources = link_sources(links)
+        assert ("CareTeam", "subject") in sources  # CareTeam.patient, read from subject rows
+        assert ("Encounter", "subject") in sources
+        assert sources[("Coverage", "beneficiary")] == {"payor"}
+        assert own_link_params(links) == ("general-practitioner", "organization")
+
+    def test_a_restriction_cannot_name_an_actor(self) -> None:
+        with pytest.raises(ValueError, match="Practitioner references of participant"):
+            stored_actor_codes("Encounter", ["practitioner"])

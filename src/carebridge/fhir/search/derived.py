@@ -84,6 +84,22 @@ def stored_codes(resource_type: str, codes: Iterable[str], target_type: str) -> 
     return tuple(sorted(found))
 
 
+def stored_actor_codes(resource_type: str, codes: Iterable[str]) -> tuple[str, ...]:
+    """The stored codes whose rows are the rows of `codes`, for references matched against a
+    set of actors (relationships: a CareTeam's `participant`, a Coverage's `payor`). A
+    restriction cannot be one: its target type would be lost (list its source instead)."""
+    found: set[str] = set()
+    for code in codes:
+        where = indexed_as(resource_type, code)
+        if where.target_type is not None:
+            raise ValueError(
+                f"{resource_type}.{code} selects {where.target_type} references of"
+                f" {'/'.join(where.codes)}; name that parameter for an actor instead"
+            )
+        found.update(where.codes)
+    return tuple(sorted(found))
+
+
 @cache
 def compartment_index_params() -> dict[str, tuple[str, ...]]:
     """Resource type -> the stored reference codes whose rows pointing at a Patient place a

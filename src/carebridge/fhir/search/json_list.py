@@ -19,23 +19,49 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class InJsonList(ColumnElement[bool]):
+    """`expr IN <values>`, `values` a JSON array of strings (or, with `integers`, of integers).
+
+    With `seek`, the list is meant to drive index lookups (a few keys, each looked up): on
+    PostgreSQL it is then written `expr = ANY(ARRAY(SELECT ...))`, which the planner answers
+    with an index scan on `expr` whatever it guesses of the list's length (it guesses 100 rows
+    for a set-returning function, and may prefer to scan a whole index range and filter).
+    Without it, the list is a set that rows are checked against (hashed on PostgreSQL)."""
+
     inherit_cache = True
     type = Boolean()
+    # A comparison already: without this, SQLite gets `(x IN (...)) = 1`, which no index serves.
+    _is_implicitly_boolean = True
     _traverse_internals = [
         ("expr", InternalTraversal.dp_clauseelement),
         ("values", InternalTraversal.dp_clauseelement),
+        ("integers", InternalTraversal.dp_boolean),
+        ("seek", InternalTraversal.dp_boolean),
     ]
 
-    def __init__(self, expr: ColumnElement[Any], values: ColumnElement[Any]) -> None:
+    def __init__(
+        self,
+        expr: ColumnElement[Any],
+        values: ColumnElement[Any],
+        *,
+        integers: bool = False,
+        seek: bool = False,
+    ) -> None:
         self.expr = expr
         self.values = values
+        self.integers = integers
+        self.seek = seek
 
 
 @compiles(InJsonList, "postgresql")
 def _postgresql(element: InJsonList, compiler: SQLCompiler, **kw: Any) -> str:
     expr = compiler.process(element.expr, **kw)
     values = compiler.process(element.values, **kw)
-    return f"({expr} IN (SELECT jsonb_array_elements_text(CAST({values} AS JSONB))))"
+    items = f"jsonb_array_elements_text(CAST({values} AS JSONB))"
+    if element.integers:
+        items = f"CAST({items} AS BIGINT)"
+    if element.seek:
+        return f"({expr} = ANY(ARRAY(SELECT {items})))"
+    return f"({expr} IN (SELECT {items}))"
 
 
 @compiles(InJsonList)

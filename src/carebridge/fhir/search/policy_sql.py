@@ -1,8 +1,9 @@
 """A user's `PatientPolicy` as one SQL condition on `resource` (ADR 0010).
 
-Everything is decided by the database, per candidate row, with correlated subqueries that use
-the index tables' lookup indexes: never by filtering rows in Python, so totals, paging, includes
-and chains see exactly what the caller may see.
+Decided by the database, per candidate row, with correlated subqueries that use the index
+tables' lookup indexes, so totals, paging, includes and chains see exactly what the caller may
+see. Where the rows are few, the store decides the same rules per patient instead
+(fhir/patient_policy.py, ADR 0012); both are checked against one evaluator in the tests.
 
     visible(row) =  row is not patient data (type outside the Patient compartment)
                  or row is in the compartment of a patient P with allowed(P, row type)
@@ -26,7 +27,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Executable,
     String,
     and_,
     bindparam,
@@ -41,8 +41,9 @@ from sqlalchemy import (
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
 from carebridge.fhir.search.derived import compartment_index_params
+from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
-from carebridge.fhir.search.param_sql import param_rows
+from carebridge.fhir.search.policy_decision import link_sources, own_link_params
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
 _PERMIT = "permit"
@@ -72,7 +73,7 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
         parts.append(
             and_(
                 row.c.res_type == "Patient",
-                _allowed(policy, row.c.res_id, literal("Patient")),
+                _allowed(policy, row.c.res_id, literal("Patient"), own_pk=row.c.pk),
             )
         )
     if wanted:
@@ -96,35 +97,31 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
     return visible
 
 
-PINNED_PATIENT = "pinned_patient"
-
-
-@lru_cache(maxsize=1024)
-def allowed_types_statement(policy: PatientPolicy, types: tuple[str, ...]) -> Executable:
-    """One row: whether `policy` lets its user see each of `types` for the patient bound as
-    `pinned_patient` (built once per policy and types, executed with the patient id)."""
-    patient = bindparam(PINNED_PATIENT, type_=String())
-    return select(
-        *(_allowed(policy, patient, literal(t)).label(f"t{i}") for i, t in enumerate(types))
-    )
-
-
 def _allowed(
-    policy: PatientPolicy, patient: ColumnElement[str], res_type: ColumnElement[str]
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
+    res_type: ColumnElement[str],
+    own_pk: ColumnElement[int] | None = None,
 ) -> ColumnElement[bool]:
+    """`own_pk`: the Patient row's key, when the row decided is the Patient itself."""
     if policy.override:
         return true()
-    return and_(_related(policy, patient), _consented(policy, patient, res_type))
+    related = _related(policy, patient, own_pk)
+    return and_(related, _consented(policy, patient, res_type))
 
 
-def _related(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
+def _related(
+    policy: PatientPolicy, patient: ColumnElement[str], own_pk: ColumnElement[int] | None
+) -> ColumnElement[bool]:
+    """The checks cheapest first, each its own EXISTS so the database stops at the first that
+    holds: the Patient's own references, then each kind of resource referencing the patient
+    (in the order of the policy's relationships), then a permit naming the user."""
     own_links = [r for r in policy.relationships if r.patient_param is None]
-    other_links = [r for r in policy.relationships if r.patient_param is not None]
     checks = []
     if own_links:
-        checks.append(_linked_as_patient(own_links, policy, patient))
-    if other_links:
-        checks.append(_linked_by(other_links, policy, patient))
+        checks.append(_linked_as_patient(own_links, policy, patient, own_pk))
+    for (res_type, patient_param), actor_params in link_sources(policy.relationships).items():
+        checks.append(_linked_by(res_type, patient_param, actor_params, policy, patient))
     rule = search_consent.alias("named_rule")
     checks.append(
         exists().where(
@@ -141,44 +138,45 @@ def _related(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElemen
 
 
 def _linked_as_patient(
-    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
+    links: list[Relationship],
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
+    own_pk: ColumnElement[int] | None,
 ) -> ColumnElement[bool]:
     """The Patient resource itself names one of the actors (managing organisation, GP)."""
-    own = resource.alias("related_patient")
     actor = search_reference.alias("patient_actor")
+    params = actor.c.param.in_(inline_all(own_link_params(links)))
+    is_actor = _is_actor(policy, actor.c.target_type, actor.c.target_id)
+    if own_pk is not None:
+        return exists().where(actor.c.res_pk == own_pk, params, is_actor)
+    own = resource.alias("related_patient")
     return exists().where(
         own.c.res_type == "Patient",
         own.c.res_id == patient,
         actor.c.res_pk == own.c.pk,
-        actor.c.res_type == "Patient",
-        or_(
-            *(param_rows(actor, "Patient", code) for code in sorted({r.actor_param for r in links}))
-        ),
-        _is_actor(policy, actor.c.target_type, actor.c.target_id),
+        params,
+        is_actor,
     )
 
 
 def _linked_by(
-    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
+    res_type: str,
+    patient_param: str,
+    actor_params: set[str],
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
 ) -> ColumnElement[bool]:
-    """A resource (CareTeam, Coverage, ...) references the patient and one of the actors."""
+    """A `res_type` resource (CareTeam, Coverage, ...) references the patient through
+    `patient_param` and one of the actors through one of `actor_params`."""
     subject = search_reference.alias("link_subject")
     actor = search_reference.alias("link_actor")
-    kinds = [
-        and_(
-            subject.c.res_type == r.res_type,
-            param_rows(subject, r.res_type, r.patient_param),
-            param_rows(actor, r.res_type, r.actor_param),
-        )
-        for r in links
-        if r.patient_param is not None
-    ]
     return exists().where(
-        subject.c.target_type == "Patient",
+        subject.c.res_type == inline(res_type),
+        subject.c.param == inline(patient_param),
         subject.c.target_id == patient,
-        subject.c.res_type.in_(sorted({r.res_type for r in links})),
+        subject.c.target_type == inline("Patient"),
         actor.c.res_pk == subject.c.res_pk,
-        or_(*kinds),
+        actor.c.param.in_(inline_all(actor_params)),
         _is_actor(policy, actor.c.target_type, actor.c.target_id),
     )
 

@@ -66,6 +66,7 @@ _DRIVE_ORDER = {
 class Compiled:
     where: ColumnElement[bool]
     order_by: tuple[ColumnElement[Any], ...]
+    total: int | None = None  # the number of matches, when known without counting
 
 
 def compile_query(query: SearchQuery, base_url: str, scope: AccessScope = UNRESTRICTED) -> Compiled:

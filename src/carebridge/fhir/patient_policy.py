@@ -1,0 +1,158 @@
+"""A user's `PatientPolicy` decided per patient: a few indexed reads, then Python.
+
+policy_sql.py decides the policy per row in SQL, and its statement carries the user's whole
+actor set (hundreds of CareTeams for a busy clinician) into every subquery. When the rows to
+decide are known and few (a read, a search pinned to one patient, the candidates of a small
+search), the store reads their patients' facts instead, on the DB-API cursor
+(driver_select.py), with statements that carry none of the user (policy_facts_sql.py), and
+policy_decision.py decides them with the same rules:
+
+1. the patients' Consent rules in force and the actors their Patient resources name (one
+   statement);
+2. for the patients those do not relate to the user: the actors of the resources that
+   reference them, one kind of resource after the other (CareTeam, EpisodeOfCare, Encounter;
+   Coverage for payers), each asked only about the patients still unrelated, so the
+   Encounters of a patient its CareTeam already relates are never read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
+
+from sqlalchemy import Connection
+
+from carebridge.fhir.driver_select import driver_rows
+from carebridge.fhir.guard import AccessScope, PatientPolicy
+from carebridge.fhir.search.derived import compartment_index_params
+from carebridge.fhir.search.policy_decision import (
+    NO_FACTS,
+    Candidate,
+    ConsentRule,
+    PatientFacts,
+    allowed_types,
+    related,
+    visible_keys,
+)
+from carebridge.fhir.search.policy_facts_sql import (
+    PATIENTS,
+    POLICY_AT,
+    ROW_KEYS,
+    RULE,
+    candidates_statement,
+    compartment_links_statement,
+    only_rows,
+    patient_facts_statement,
+    patient_links_statements,
+)
+from carebridge.fhir.search.query import SearchQuery
+from carebridge.fhir.search.sql import Compiled, compile_query
+
+DECIDED_UP_TO = 1_000  # candidate rows of a search decided in Python; more: per row in SQL
+
+
+def decided_search(
+    conn: Connection, query: SearchQuery, scope: AccessScope, base_url: str
+) -> Compiled | None:
+    """`query` within `scope`, its policy decided here for each row that matches the rest of
+    the search, when there are at most `DECIDED_UP_TO` of them: the matches are then the
+    visible ones, read by key (their number is the total, pages are cut from them). None
+    (decide per row in SQL) for more rows, and for chained or `_has` criteria, whose inner
+    searches look through resources that the policy must restrict too."""
+    if scope.policy is None or any(c.chain for c in query.criteria):
+        return None
+    compiled = compile_query(query, base_url, replace(scope, policy=None))
+    rows = conn.execute(candidates_statement(compiled, DECIDED_UP_TO + 1)).all()
+    if len(rows) > DECIDED_UP_TO:
+        return None
+    candidates = [(r.pk, r.res_type, r.res_id) for r in rows]
+    return only_rows(compiled, visible_rows(conn, scope.policy, candidates))
+
+
+def patient_allowed_types(
+    conn: Connection, policy: PatientPolicy, patient: str, types: Iterable[str]
+) -> frozenset[str]:
+    """Those of `types` whose resources in `patient`'s compartment `policy` lets its user see."""
+    facts = patients_facts(conn, policy, [patient]).get(patient, NO_FACTS)
+    return allowed_types(policy, facts, types)
+
+
+def visible_rows(conn: Connection, policy: PatientPolicy, rows: Sequence[Candidate]) -> set[int]:
+    """The keys of those `rows` that `policy` lets its user see."""
+    members = compartment_index_params()
+    linked = [pk for pk, t, _ in rows if t in members and t != "Patient"]
+    patients_of = _compartment_patients(conn, linked, {pk: t for pk, t, _ in rows}, members)
+    patients = {i for _, t, i in rows if t == "Patient"}
+    patients.update(p for found in patients_of.values() for p in found)
+    facts = patients_facts(conn, policy, patients)
+    return visible_keys(policy, rows, patients_of, facts, members.keys())
+
+
+def patients_facts(
+    conn: Connection, policy: PatientPolicy, patients: Collection[str]
+) -> dict[str, PatientFacts]:
+    """What decides `policy` for each of `patients` (nothing to read when it is overridden)."""
+    if policy.override or not patients:
+        return {}
+    listed = json.dumps(sorted(patients))
+    facts = _own_facts(conn, policy, listed)
+    unrelated = {p for p in patients if not related(policy, facts.get(p, NO_FACTS))}
+    for patient, actor in _first_links(conn, policy, unrelated):
+        own = facts.get(patient, NO_FACTS)
+        facts[patient] = PatientFacts(own.linked | {actor}, own.rules)
+    return facts
+
+
+def _own_facts(conn: Connection, policy: PatientPolicy, listed: str) -> dict[str, PatientFacts]:
+    statement = patient_facts_statement(policy.relationships)
+    linked: dict[str, set[tuple[str | None, str | None]]] = {}
+    rules: dict[str, list[ConsentRule]] = {}
+    with driver_rows(conn, statement, {PATIENTS: listed, POLICY_AT: policy.at}) as rows:
+        for kind, patient, effect, actor_type, actor_id, purpose, class_type in rows:
+            if kind == RULE:
+                rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
+                rules.setdefault(patient, []).append(rule)
+            else:
+                linked.setdefault(patient, set()).add((actor_type, actor_id))
+    return {
+        p: PatientFacts(frozenset(linked.get(p, ())), tuple(rules.get(p, ())))
+        for p in linked.keys() | rules.keys()
+    }
+
+
+def _first_links(
+    conn: Connection, policy: PatientPolicy, unrelated: set[str]
+) -> list[tuple[str, tuple[str, str]]]:
+    """For each of the `unrelated` patients it finds, the first of the user's actors that a
+    resource referencing them links them to, kind of resource by kind, until none is left."""
+    found: list[tuple[str, tuple[str, str]]] = []
+    left = set(unrelated)
+    for statement in patient_links_statements(policy.relationships):
+        if not left:
+            break
+        with driver_rows(conn, statement, {PATIENTS: json.dumps(sorted(left))}) as rows:
+            for patient, actor_type, actor_id in rows:
+                if patient in left and (actor_type, actor_id) in policy.actors:
+                    found.append((patient, (actor_type, actor_id)))
+                    left.discard(patient)
+    return found
+
+
+def _compartment_patients(
+    conn: Connection,
+    keys: list[int],
+    types: dict[int, str],
+    members: dict[str, tuple[str, ...]],
+) -> dict[int, set[str]]:
+    """The patients whose compartment each resource of `keys` is in (through a parameter the
+    compartment definition lists for its type)."""
+    if not keys:
+        return {}
+    patients_of: dict[int, set[str]] = {}
+    values = {ROW_KEYS: json.dumps(sorted(keys))}
+    with driver_rows(conn, compartment_links_statement(), values) as rows:
+        for pk, param, patient in rows:
+            if patient is not None and param in members[types[pk]]:
+                patients_of.setdefault(pk, set()).add(patient)
+    return patients_of

@@ -1,0 +1,172 @@
+"""Statements that read the facts deciding a `PatientPolicy` for given patients (pure building).
+
+The per-row form of the policy (policy_sql.py) carries the user's actor set into SQL; these
+statements carry none of the user: they read, for a JSON list of patient ids (bound as
+`patients`), what policy_decision.py needs to decide in Python. Each is the same for every user
+with the same relationships, with its constants in the text (inline.py), so it is compiled
+once and, on PostgreSQL, planned once (driver_select.py runs them on the DB-API cursor).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Executable,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+
+from carebridge.fhir.guard import Relationship
+from carebridge.fhir.search.inline import inline, inline_all
+from carebridge.fhir.search.json_list import InJsonList
+from carebridge.fhir.search.policy_decision import link_sources, own_link_params
+from carebridge.fhir.search.sql import Compiled
+from carebridge.fhir.tables import resource, search_consent, search_reference
+
+PATIENTS = "patients"  # a JSON list of patient ids
+ROW_KEYS = "row_keys"  # a JSON list of resource keys
+POLICY_AT = "policy_at"
+RULE, LINK = 0, 1  # the kinds of row of `patient_facts_statement`
+FACT_COLUMNS = ("kind", "patient", "effect", "actor_type", "actor_id", "purpose", "class_type")
+
+
+@lru_cache(maxsize=64)
+def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executable:
+    """The listed patients' own facts, for any policy with these `relationships`, at the time
+    bound as `policy_at`, as `FACT_COLUMNS`:
+
+    - `(RULE, patient, effect, actor_type, actor_id, purpose, class_type)` for each Consent
+      rule in force, in deciding order (most recent Consent, deepest provision, deny first:
+      the order policy_sql.py's `_consented` takes the first of);
+    - then `(LINK, patient, None, type, id, None, None)` for each actor a Patient resource
+      itself names (what `_linked_as_patient` matches against the actor set)."""
+    parts = [_rules_in_force()]
+    own = [r for r in relationships if r.patient_param is None]
+    if own:
+        parts.append(_own_link_actors(own))
+    facts = union_all(*parts).subquery("facts")
+    return select(*(facts.c[k] for k in FACT_COLUMNS)).order_by(
+        facts.c.kind, facts.c.recorded.desc(), facts.c.depth.desc(), facts.c.effect.asc()
+    )
+
+
+@lru_cache(maxsize=64)
+def patient_links_statements(relationships: tuple[Relationship, ...]) -> tuple[Executable, ...]:
+    """Per kind of resource that links a patient to an actor (CareTeam, Encounter, ...), in the
+    order of `relationships`: `(patient, type, id)` for each actor such a resource referencing
+    one of the listed patients links them to (what `_linked_by` matches against the actor
+    set). A reader asks the next kind only about the patients still unrelated, so the kinds
+    with many resources per patient (Encounter) are read only for those."""
+    sources = link_sources(relationships).items()
+    return tuple(_link_actors(*source, actor_params) for source, actor_params in sources)
+
+
+@lru_cache(maxsize=1)
+def compartment_links_statement() -> Executable:
+    """`(key, param, patient)` for each reference to a Patient from the listed resource keys
+    (bound as `row_keys`): the patients whose compartment each resource may be in."""
+    ref = search_reference
+    return select(ref.c.res_pk, ref.c.param, ref.c.target_id).where(
+        InJsonList(ref.c.res_pk, bindparam(ROW_KEYS, type_=String()), integers=True, seek=True),
+        ref.c.target_type == inline("Patient"),
+    )
+
+
+def _listed(column: ColumnElement[str]) -> ColumnElement[bool]:
+    return InJsonList(column, bindparam(PATIENTS, type_=String()), seek=True)
+
+
+def _rules_in_force() -> Select[Any]:
+    rule = search_consent
+    at = bindparam(POLICY_AT, type_=DateTime())
+    return select(
+        literal_column(str(RULE)).label("kind"),
+        rule.c.patient_id.label("patient"),
+        rule.c.effect,
+        rule.c.actor_type,
+        rule.c.actor_id,
+        rule.c.purpose,
+        rule.c.class_type,
+        rule.c.recorded,
+        rule.c.depth,
+    ).where(
+        rule.c.res_type == inline("Consent"),
+        rule.c.param == inline("rule"),
+        _listed(rule.c.patient_id),
+        rule.c.start <= at,
+        rule.c.end >= at,
+    )
+
+
+def _own_link_actors(links: list[Relationship]) -> Select[Any]:
+    """Actors the Patient resources themselves name (`_linked_as_patient`); typed NULLs in the
+    columns of a rule row (PostgreSQL unions need types)."""
+    own = resource.alias("related_patient")
+    actor = search_reference.alias("patient_actor")
+    text = cast(null(), String())
+    return select(
+        literal_column(str(LINK)),
+        own.c.res_id,
+        text,
+        actor.c.target_type,
+        actor.c.target_id,
+        text,
+        text,
+        cast(null(), DateTime()),
+        cast(null(), Integer()),
+    ).where(
+        own.c.res_type == inline("Patient"),
+        _listed(own.c.res_id),
+        actor.c.res_pk == own.c.pk,
+        actor.c.param.in_(inline_all(own_link_params(links))),
+    )
+
+
+def _link_actors(res_type: str, patient_param: str, actor_params: set[str]) -> Select[Any]:
+    """Actors of the `res_type` resources that reference a listed patient through
+    `patient_param` (`_linked_by`): index ranges for the sources, a lookup per source."""
+    subject = search_reference.alias("link_subject")
+    actor = search_reference.alias("link_actor")
+    return (
+        select(subject.c.target_id, actor.c.target_type, actor.c.target_id)
+        .where(
+            subject.c.res_type == inline(res_type),
+            subject.c.param == inline(patient_param),
+            _listed(subject.c.target_id),
+            subject.c.target_type == inline("Patient"),
+            actor.c.res_pk == subject.c.res_pk,
+            actor.c.param.in_(inline_all(actor_params)),
+        )
+        .distinct()
+    )
+
+
+def candidates_statement(compiled: Compiled, limit: int) -> Select[Any]:
+    """(pk, type, id) of up to `limit` rows that match (in no particular order)."""
+    columns = (resource.c.pk, resource.c.res_type, resource.c.res_id)
+    return select(*columns).where(compiled.where).limit(limit)
+
+
+def only_rows(compiled: Compiled, keys: Collection[int]) -> Compiled:
+    """The rows of `keys` (bound as one JSON list, json_list.py), in the order of `compiled`:
+    the matches of a search whose candidates were decided already (their number is known)."""
+    if not keys:
+        return Compiled(false(), compiled.order_by, 0)
+    listed = bindparam(None, json.dumps(sorted(keys)), type_=String())
+    chosen = InJsonList(resource.c.pk, listed, integers=True, seek=True)
+    return Compiled(and_(resource.c.deleted == false(), chosen), compiled.order_by, len(keys))

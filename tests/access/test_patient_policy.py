@@ -1,0 +1,146 @@
+"""One patient's access decided from its facts (fhir/patient_policy.py) gives what the per-row
+SQL gives, for every kind of relationship a role counts (access/roles.py), including those read
+only after the patient's own facts did not relate the user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
+from carebridge.config import Settings
+from carebridge.fhir.guard import AccessScope, PatientPolicy
+from carebridge.fhir.search.sql import scope_conditions
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.tables import resource
+from carebridge.kit.clock import utc_now
+from tests.access.consent_population import (
+    DATA_TYPES,
+    clinical_data,
+    consent,
+    coverage,
+    patient,
+    provision,
+    ref,
+)
+from tests.conftest import app_holding
+
+ME = "Practitioner/pharm"
+ELSEWHERE = "Practitioner/other"
+
+
+def episode(pid: str, **refs: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"resourceType": "EpisodeOfCare", "id": f"eoc-{pid}", "status": "active"}
+    out["patient"] = ref(f"Patient/{pid}")
+    if "org" in refs:
+        out["managingOrganization"] = ref(refs["org"])
+    if "manager" in refs:
+        out["careManager"] = ref(refs["manager"])
+    return out
+
+
+def encounter(pid: str, eid: str, **refs: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"resourceType": "Encounter", "id": eid, "status": "finished"}
+    out["class"] = {"code": "AMB"}
+    out["subject"] = ref(f"Patient/{pid}")
+    if "participant" in refs:
+        out["participant"] = [{"individual": ref(refs["participant"])}]
+    if "provider" in refs:
+        out["serviceProvider"] = ref(refs["provider"])
+    return out
+
+
+def team(pid: str, member: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CareTeam",
+        "id": f"team-{pid}",
+        "subject": ref(f"Patient/{pid}"),
+        "participant": [{"member": ref(member)}],
+    }
+
+
+# patient id -> (resources relating them, whether they are the pharmacist's)
+CASES: dict[str, tuple[list[dict[str, Any]], bool]] = {
+    "p-gp": ([{**patient("p-gp"), "generalPractitioner": [ref(ME)]}], True),
+    "p-team": ([team("p-team", ME)], True),
+    "p-team-other": ([team("p-team-other", ELSEWHERE)], False),
+    "p-eoc-org": ([episode("p-eoc-org", org="Organization/store1")], True),
+    "p-eoc-manager": ([episode("p-eoc-manager", manager=ME)], True),
+    "p-visits": (
+        [encounter("p-visits", f"enc-p-visits-{n}", participant=ELSEWHERE) for n in range(5)]
+        + [encounter("p-visits", "enc-p-visits-me", participant=ME)],
+        True,
+    ),
+    "p-provider": (
+        [encounter("p-provider", "enc-p-provider", provider="Organization/store1")],
+        True,
+    ),
+    "p-none": ([encounter("p-none", "enc-p-none", participant=ELSEWHERE)], False),
+    "p-named": (
+        [consent("c-named", "p-named", provision("deny", nested=[provision("permit", actor=ME)]))],
+        True,
+    ),
+}
+
+
+def population() -> list[dict[str, Any]]:
+    resources: list[dict[str, Any]] = [
+        {"resourceType": "Organization", "id": "store1"},
+        {"resourceType": "Practitioner", "id": "pharm"},
+        {"resourceType": "Practitioner", "id": "other"},
+    ]
+    for pid, (relating, _) in CASES.items():
+        if not any(r["resourceType"] == "Patient" for r in relating):
+            resources.append(patient(pid))
+        resources += [*relating, *clinical_data(pid), coverage(pid, "payer")]
+    return resources
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[TestClient]:
+    with app_holding(settings, population()) as client:
+        yield client
+
+
+def policy(links: tuple[Any, ...]) -> PatientPolicy:
+    actors = frozenset({("Practitioner", "pharm"), ("Organization", "store1")})
+    return PatientPolicy(actors, "TREAT", True, links, utc_now())
+
+
+def per_row(engine: Engine, the_policy: PatientPolicy, pid: str) -> set[str]:
+    ids = {pid, f"obs-{pid}", f"cond-{pid}"}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(resource.c.res_type, resource.c.res_id).where(
+                resource.c.res_type.in_(DATA_TYPES),
+                resource.c.res_id.in_(ids),
+                *scope_conditions(AccessScope(policy=the_policy), DATA_TYPES),
+            )
+        )
+        return {r.res_type for r in rows}
+
+
+@pytest.mark.usefixtures("world")
+class TestPatientAllowedTypes:
+    @pytest.mark.parametrize("pid", sorted(CASES))
+    def test_each_relationship_decides_as_the_per_row_sql(self, engine: Engine, pid: str) -> None:
+        the_policy = policy(TREATMENT_LINKS)
+        with engine.connect() as conn:
+            decided = FhirStore(conn).allowed_types(the_policy, pid, DATA_TYPES)
+        assert decided == per_row(engine, the_policy, pid)
+        assert decided == (set(DATA_TYPES) if CASES[pid][1] else set())
+
+    def test_payment_links_relate_through_coverage_only(self, engine: Engine) -> None:
+        payer = PatientPolicy(
+            frozenset({("Organization", "payer")}), "HPAYMT", True, PAYMENT_LINKS, utc_now()
+        )
+        with engine.connect() as conn:
+            for pid in CASES:
+                decided = FhirStore(conn).allowed_types(payer, pid, DATA_TYPES)
+                assert decided == per_row(engine, payer, pid)
+                denied = pid == "p-named"  # its Consent denies everyone but the pharmacist
+                assert decided == (set() if denied else set(DATA_TYPES)), pid
