@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.reindex import delete_derived_rows, reindex, untyped_reference_holders
-from carebridge.fhir.schema import current_revision, upgrade
+from carebridge.fhir.schema import current_revision, head_revision, upgrade
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_reference, search_token
@@ -125,7 +125,7 @@ def test_migration_0006_upgrades_a_version_3_store(tmp_path: Path) -> None:
     store_with_version_3_rows(engine)
     assert derived_row_count(engine) == 6
     upgrade(engine)
-    assert current_revision(engine) == "0006"
+    assert current_revision(engine) == head_revision()
     assert derived_row_count(engine) == 0
     assert found(engine, patient=URN) == ["declared"]
     engine.dispose()
