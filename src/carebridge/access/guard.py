@@ -13,9 +13,11 @@ widens the policy to every patient, and is recorded in the AuditEvent with the B
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from carebridge.access.audit import Actor, audit_event
@@ -24,6 +26,7 @@ from carebridge.access.role_lookup import ConsentDefaults, RoleCache, role_readi
 from carebridge.access.roles import (
     EMERGENCY_TREAT,
     PurposeError,
+    Role,
     choose_purpose,
     policy_for,
 )
@@ -119,8 +122,7 @@ def _with_role(
         payment_opt_in=settings.consent_payment == "opt-in",
     )
     now = utc_now()
-    with role_reading(request.app.state.engine) as conn:
-        role = ROLES.get(conn, ctx.fhir_user, defaults, now)
+    role = _role(request.app.state.engine, ctx.fhir_user, defaults, now)
     if role is None:
         return TokenGuard(ctx, address, requested)
     try:
@@ -128,6 +130,15 @@ def _with_role(
     except PurposeError as exc:
         raise AppError(403, "forbidden", str(exc)) from None
     return TokenGuard(ctx, address, purpose, policy_for(role, purpose, now))
+
+
+def _role(engine: Engine, fhir_user: str, defaults: ConsentDefaults, now: datetime) -> Role | None:
+    """The user's role, from the cache without a connection when it can answer (role_lookup)."""
+    hit, role = ROLES.known(engine, fhir_user, defaults, now)
+    if hit:
+        return role
+    with role_reading(engine) as conn:
+        return ROLES.get(conn, fhir_user, defaults, now)
 
 
 _METHOD_INTERACTIONS = {

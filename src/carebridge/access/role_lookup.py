@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_reference
+from carebridge.kit.changes import writes_of
 
 _MAX_ROLES = 200
 _ROLE_DATA = ("PractitionerRole", "CareTeam", "Organization", "Practitioner")
@@ -110,26 +112,54 @@ def _care_teams(conn: Connection, actors: frozenset[tuple[str, str]]) -> frozens
     return frozenset(("CareTeam", r.res_id) for r in rows)
 
 
+RECHECK_SECONDS = 1.0
+
+
 class RoleCache:
     """Roles per user, valid while the data they are read from is unchanged.
 
     A role costs a few queries; every request needs one. The cache key includes the newest
     `last_updated` of PractitionerRole, CareTeam, Organization and Practitioner resources (one
-    indexed lookup per type), so any change to that data (deletes included: they bump
-    `last_updated`) is seen by the next request.
+    indexed lookup per type, the watermark), so any change to that data (deletes included: they
+    bump `last_updated`) is seen. The watermark itself is read again when this process has
+    written any of those types since (kit/changes.py), else at most every `RECHECK_SECONDS`: a
+    change made by another process (another server worker, `carebridge load`) reaches a role
+    within that time; one made by this process, at the next request.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 1024, recheck_seconds: float = RECHECK_SECONDS) -> None:
         self._size = size
+        self._recheck = recheck_seconds
         self._lock = threading.Lock()
         self._roles: OrderedDict[tuple[Any, ...], Role | None] = OrderedDict()
+        self._checked: dict[Any, tuple[tuple[Any, ...], float, int]] = {}  # url -> last look
+
+    def known(
+        self, engine: Engine, fhir_user: str, defaults: ConsentDefaults, at: datetime
+    ) -> tuple[bool, Role | None]:
+        """(True, the cached role) if the watermark was read recently and this process wrote no
+        role data since; else (False, None): call `get` with a connection."""
+        with self._lock:
+            checked = self._checked.get(engine.url)
+            if checked is None:
+                return False, None
+            watermark, when, writes = checked
+            if time.monotonic() - when > self._recheck or writes_of(_ROLE_DATA) != writes:
+                return False, None
+            key = _key(engine.url, fhir_user, defaults, at, watermark)
+            if key not in self._roles:
+                return False, None
+            self._roles.move_to_end(key)
+            return True, self._roles[key]
 
     def get(
         self, conn: Connection, fhir_user: str, defaults: ConsentDefaults, at: datetime
     ) -> Role | None:
-        minute = at.replace(second=0, microsecond=0)  # role periods are checked each minute
-        key = (conn.engine.url, fhir_user, defaults, minute, _watermark(conn))
+        writes = writes_of(_ROLE_DATA)  # before the read: a write after it is seen next time
+        watermark = _watermark(conn)
+        key = _key(conn.engine.url, fhir_user, defaults, at, watermark)
         with self._lock:
+            self._checked[conn.engine.url] = (watermark, time.monotonic(), writes)
             if key in self._roles:
                 self._roles.move_to_end(key)
                 return self._roles[key]
@@ -139,6 +169,13 @@ class RoleCache:
             while len(self._roles) > self._size:
                 self._roles.popitem(last=False)
         return role
+
+
+def _key(
+    url: Any, fhir_user: str, defaults: ConsentDefaults, at: datetime, watermark: Any
+) -> tuple[Any, ...]:
+    minute = at.replace(second=0, microsecond=0)  # role periods are checked each minute
+    return (url, fhir_user, defaults, minute, watermark)
 
 
 _WATERMARK = select(

@@ -26,6 +26,7 @@ from carebridge.fhir.records import Method, Outcome, StoredResource, WriteOp, Wr
 from carebridge.fhir.search.dates import instant_text
 from carebridge.fhir.search.extract import IndexRows, index_rows
 from carebridge.fhir.tables import INDEX_TABLES, resource, resource_history, urn_alias
+from carebridge.kit.changes import note_writes
 from carebridge.kit.clock import utc_now
 from carebridge.kit.errors import ConflictError, InvalidRequestError, PreconditionFailedError
 
@@ -84,6 +85,7 @@ class BatchWriter:
 
     def write(self, ops: Sequence[WriteOp], *, now: datetime | None = None) -> list[WriteResult]:
         _reject_duplicates(ops)
+        note_writes(op.res_type for op in ops)
         now = (now or utc_now()).replace(tzinfo=None)
         current = existing_rows(self.conn, ((op.res_type, op.res_id) for op in ops))
         ops = [
@@ -106,6 +108,7 @@ class BatchWriter:
         existence check is the insert itself (`ON CONFLICT DO NOTHING`), not a lookup before it.
         """
         _reject_duplicates(ops)
+        note_writes(op.res_type for op in ops)
         now = (now or utc_now()).replace(tzinfo=None)
         ready = [op if op.encoded is not None else serialized_create(op, now) for op in ops]
         rows = [_first_version_row(op, now) for op in ready]
