@@ -10,11 +10,19 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 
 from carebridge.fhir.records import Method, WriteOp
-from carebridge.fhir.reindex import delete_derived_rows, reindex, untyped_reference_holders
-from carebridge.fhir.schema import current_revision, head_revision, upgrade
+from carebridge.fhir.reindex import (
+    delete_derived_rows,
+    reindex,
+    restore_derived_rows,
+    untyped_reference_holders,
+)
+from carebridge.fhir.schema import current_revision, downgrade, head_revision, upgrade
+from carebridge.fhir.search.derived import derivations
+from carebridge.fhir.search.extract import param_index_rows
+from carebridge.fhir.search.parameters import registry
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.store import FhirStore
-from carebridge.fhir.tables import resource, search_reference, search_token
+from carebridge.fhir.tables import INDEX_TABLES, resource, search_reference, search_token
 from carebridge.kit.db import create_db_engine
 
 LOINC = "http://loinc.org"
@@ -119,6 +127,19 @@ class TestReindex:
             assert list(types) == ["Patient"]
 
 
+class TestRestore:
+    def test_derived_rows_are_copied_back_from_their_parts(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            op = WriteOp(
+                Method.PUT, "Observation", "bp", blood_pressure("bp", {"reference": "Patient/p1"})
+            )
+            FhirStore(conn).write([op])
+        assert derived_row_count(engine) == 0
+        with engine.begin() as conn:
+            restore_derived_rows(conn)
+        assert derived_row_count(engine) == 3  # combo-code 85354-9 and 8480-6, patient p1
+
+
 def test_migration_0006_upgrades_a_version_3_store(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'v3.db'}")
     upgrade(engine, "0005")
@@ -128,4 +149,53 @@ def test_migration_0006_upgrades_a_version_3_store(tmp_path: Path) -> None:
     assert current_revision(engine) == head_revision()
     assert derived_row_count(engine) == 0
     assert found(engine, patient=URN) == ["declared"]
+    engine.dispose()
+
+
+def test_migration_0006_downgrade_restores_the_rows_version_3_wrote(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'v4.db'}")
+    upgrade(engine)
+    resources: list[dict[str, Any]] = [
+        blood_pressure("typed", {"reference": "Patient/p1"}),
+        blood_pressure("group", {"reference": "Group/g1"}),
+        {  # the same coding as code and component code: one combo-code row
+            **blood_pressure("repeated", {"reference": "Patient/p1"}),
+            "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+        },
+        {"resourceType": "Practitioner", "id": "doc", "name": [{"family": "Carreño Quiñones"}]},
+        {
+            "resourceType": "Coverage",
+            "id": "cov",
+            "status": "active",
+            "beneficiary": {
+                "reference": "Patient/p1",
+                "identifier": {"system": "urn:member", "value": "M-1"},
+            },
+            "payor": [{"reference": "Organization/payer"}],
+        },
+    ]
+    with engine.begin() as conn:
+        FhirStore(conn).write(
+            [WriteOp(Method.PUT, r["resourceType"], r["id"], r) for r in resources]
+        )
+    downgrade(engine, "0005")
+    restored = 0
+    with engine.connect() as conn:
+        for stored in conn.execute(select(resource.c.pk, resource.c.content)):
+            content = stored.content
+            for code in derivations(content["resourceType"]):
+                param = registry().get(content["resourceType"], code)
+                assert param is not None
+                expected = param_index_rows(param, content)
+                for name, table in INDEX_TABLES.items():
+                    rows = conn.execute(
+                        select(table).where(
+                            table.c.res_pk == stored.pk,
+                            table.c.param.in_([code, code + ":identifier"]),
+                        )
+                    ).all()
+                    found = sorted((r.param, *r[3:]) for r in rows)
+                    assert found == sorted(getattr(expected, name)), (code, name)
+                    restored += len(found)
+    assert restored > 0
     engine.dispose()

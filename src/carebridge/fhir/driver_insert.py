@@ -94,7 +94,7 @@ def _sqlite_values(
     stamps = {} if stamps is None else stamps
     stamp = stamps.get(r.last_updated)
     if stamp is None:
-        stamp = stamps[r.last_updated] = _sqlite_datetime(r.last_updated)
+        stamp = stamps[r.last_updated] = sqlite_datetime(r.last_updated)
     return (r.res_type, r.res_id, r.version, stamp, int(r.deleted), r.method, content)
 
 
@@ -206,7 +206,8 @@ COLUMNS = {
 }
 
 
-def _sqlite_datetime(value: datetime) -> str:
+def sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's DateTime stores in SQLite (PostgreSQL reads it as a timestamp)."""
     return value.isoformat(" ", "microseconds")
 
 
@@ -223,7 +224,7 @@ def collect(
             out = batches[name]
             if name == "date" and sqlite:
                 out.extend(
-                    (pk, res_type, p, _sqlite_datetime(s), _sqlite_datetime(e))
+                    (pk, res_type, p, sqlite_datetime(s), sqlite_datetime(e))
                     for p, s, e in table_rows
                 )
             elif name == "consent":
@@ -238,7 +239,7 @@ def collect(
 def _consent_values(row: tuple[Any, ...], sqlite: bool) -> tuple[Any, ...]:
     if not sqlite:
         return row
-    return (*row[:7], *(_sqlite_datetime(d) for d in row[7:]))
+    return (*row[:7], *(sqlite_datetime(d) for d in row[7:]))
 
 
 def insert_index_rows(conn: Connection, items: Iterable[tuple[int, str, IndexRows]]) -> None:

@@ -17,13 +17,12 @@ SQLAlchemy stores in SQLite and a timestamp literal PostgreSQL reads.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
-from carebridge.fhir.driver_insert import COLUMNS, copy_rows
+from carebridge.fhir.driver_insert import COLUMNS, copy_rows, sqlite_datetime
 from carebridge.fhir.search.extract import IndexRows
 
 PackedIndex = dict[str, bytes]  # index table -> JSON array of its rows (without pk and type)
@@ -40,15 +39,11 @@ def pack_index_rows(rows: IndexRows) -> PackedIndex:
             continue
         if name in _DATETIME_FROM:
             start = _DATETIME_FROM[name]
-            table_rows = [(*r[:start], *(_text(d) for d in r[start:])) for r in table_rows]
+            table_rows = [(*r[:start], *map(sqlite_datetime, r[start:])) for r in table_rows]
         if name == "consent":
             table_rows = [("rule", *row) for row in table_rows]
         packed[name] = orjson.dumps(table_rows)
     return packed
-
-
-def _text(value: datetime) -> str:
-    return value.isoformat(" ", "microseconds")
 
 
 def insert_packed_rows(conn: Connection, items: Iterable[tuple[int, str, PackedIndex]]) -> None:

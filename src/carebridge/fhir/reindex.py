@@ -13,10 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, or_, select
+from sqlalchemy import Connection, and_, delete, insert, literal, or_, select
 
-from carebridge.fhir.driver_insert import insert_index_rows
-from carebridge.fhir.search.derived import IDENTIFIER_SUFFIX, identifiers_only, unwritten
+from carebridge.fhir.driver_insert import COLUMNS, insert_index_rows
+from carebridge.fhir.search.derived import (
+    IDENTIFIER_SUFFIX,
+    IndexedAs,
+    derivations,
+    identifiers_only,
+    unwritten,
+)
 from carebridge.fhir.search.extract import index_rows
 from carebridge.fhir.search.parameters import registry
 from carebridge.fhir.tables import INDEX_TABLES, resource, search_reference
@@ -37,6 +43,33 @@ def delete_derived_rows(conn: Connection) -> int:
         if restrictions:
             deleted += _delete(conn, search_reference, res_type, restrictions)
     return deleted
+
+
+def restore_derived_rows(conn: Connection) -> None:
+    """The inverse of `delete_derived_rows` (a downgrade to index version 3): each derived
+    parameter's rows written again as copies of the rows it is read from (derived.py: those
+    are exactly its rows; `<code>:identifier` tokens of a union from its parts' tokens)."""
+    for res_type in sorted(registry().resource_types):
+        for code, where in derivations(res_type).items():
+            if where.target_type is not None:
+                _copy(conn, search_reference, res_type, code, where)
+                continue
+            for name, table in INDEX_TABLES.items():
+                if name != "consent":
+                    _copy(conn, table, res_type, code, where)
+            tokens = IndexedAs(tuple(c + IDENTIFIER_SUFFIX for c in where.codes))
+            _copy(conn, INDEX_TABLES["token"], res_type, code + IDENTIFIER_SUFFIX, tokens)
+
+
+def _copy(conn: Connection, table: Any, res_type: str, code: str, where: IndexedAs) -> None:
+    values = [table.c[c] for c in COLUMNS[table.name.removeprefix("search_")]]
+    rows = select(table.c.res_pk, table.c.res_type, literal(code), *values).where(
+        table.c.res_type == res_type,
+        table.c.param.in_(where.codes),
+        *([table.c.target_type == where.target_type] if where.target_type else []),
+    )
+    columns = ["res_pk", "res_type", "param", *(v.name for v in values)]
+    conn.execute(insert(table).from_select(columns, rows.distinct()))
 
 
 def _delete(conn: Connection, table: Any, res_type: str, codes: list[str]) -> int:

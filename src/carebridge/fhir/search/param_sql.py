@@ -8,7 +8,6 @@ reference a Patient). Every statement that reads index rows by parameter goes th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -29,11 +28,6 @@ def param_rows(table: Any, resource_type: str | None, code: str) -> ColumnElemen
         and_(table.c.res_type.not_in(sorted(derived)), table.c.param == code),
         *(and_(table.c.res_type == t, _where(table, where)) for t, where in derived.items()),
     )
-
-
-def params_rows(table: Any, resource_type: str, codes: Iterable[str]) -> ColumnElement[bool]:
-    """Rows of `table` holding the values of any of `codes`, among rows of `resource_type`."""
-    return or_(*(param_rows(table, resource_type, code) for code in sorted(set(codes))))
 
 
 def _where(table: Any, where: IndexedAs) -> ColumnElement[bool]:

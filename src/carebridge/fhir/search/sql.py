@@ -33,7 +33,6 @@ from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.param_sql import param_rows
-from carebridge.fhir.search.parameters import patient_compartment
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.policy_sql import policy_condition
 from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
@@ -128,9 +127,8 @@ def _filter_condition(res_type: str, search: tuple[tuple[str, str], ...]) -> Col
 
 
 def _patient_compartment(patient_id: str, types: Sequence[str], row: Any) -> ColumnElement[bool]:
-    members = patient_compartment()
-    stored = compartment_index_params()
-    wanted = {t: stored[t] for t in (types or members) if t in members and t != "Patient"}
+    members = compartment_index_params()
+    wanted = {t: members[t] for t in (types or members) if t in members and t != "Patient"}
     ref = INDEX_TABLES["reference"]
     own = and_(row.c.res_type == "Patient", row.c.res_id == patient_id)
     parts = [own]

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from alembic import op
 
-from carebridge.fhir.reindex import delete_derived_rows, reindex, untyped_reference_holders
+from carebridge.fhir.reindex import (
+    delete_derived_rows,
+    reindex,
+    restore_derived_rows,
+    untyped_reference_holders,
+)
 
 revision = "0006"
 down_revision = "0005"
@@ -29,5 +34,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Version 3 wrote the derived rows too; re-extracting with version 3 code restores them."""
-    raise NotImplementedError("downgrading the search index needs a reindex with version 3 code")
+    """Version 3 wrote the derived rows too: they are copied back from their parts' rows. The
+    target types taken from declared `Reference.type`s stay (version 3 left them empty)."""
+    restore_derived_rows(op.get_bind())
