@@ -20,6 +20,7 @@ from carebridge.fhir.tables import resource
 from carebridge.kit.clock import utc_now
 from tests.access.consent_population import (
     DATA_TYPES,
+    care_team,
     clinical_data,
     consent,
     coverage,
@@ -54,20 +55,11 @@ def encounter(pid: str, eid: str, **refs: str) -> dict[str, Any]:
     return out
 
 
-def team(pid: str, member: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CareTeam",
-        "id": f"team-{pid}",
-        "subject": ref(f"Patient/{pid}"),
-        "participant": [{"member": ref(member)}],
-    }
-
-
 # patient id -> (resources relating them, whether they are the pharmacist's)
 CASES: dict[str, tuple[list[dict[str, Any]], bool]] = {
     "p-gp": ([{**patient("p-gp"), "generalPractitioner": [ref(ME)]}], True),
-    "p-team": ([team("p-team", ME)], True),
-    "p-team-other": ([team("p-team-other", ELSEWHERE)], False),
+    "p-team": ([care_team("p-team", ME)], True),
+    "p-team-other": ([care_team("p-team-other", ELSEWHERE)], False),
     "p-eoc-org": ([episode("p-eoc-org", org="Organization/store1")], True),
     "p-eoc-manager": ([episode("p-eoc-manager", manager=ME)], True),
     "p-visits": (
