@@ -37,8 +37,8 @@ from sqlalchemy import Engine, false, func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import access_population
-from carebridge.access.guard import ROLES, TokenGuard
-from carebridge.access.role_lookup import ConsentDefaults, role_reading
+from carebridge.access.guard import TokenGuard, current_role
+from carebridge.access.role_lookup import ConsentDefaults
 from carebridge.access.roles import choose_purpose, policy_for
 from carebridge.access.scopes import parse_scopes
 from carebridge.access.service import token_issuer
@@ -139,8 +139,7 @@ class Caller:
         if not self.ctx.fhir_user:
             return TokenGuard(self.ctx)
         now = utc_now()
-        with role_reading(self.engine) as conn:
-            role = ROLES.get(conn, self.ctx.fhir_user, self.defaults, now)
+        role = current_role(self.engine, self.ctx.fhir_user, self.defaults, now)
         if role is None:
             return TokenGuard(self.ctx)
         purpose = choose_purpose(role, None)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from carebridge.app import create_app
 from carebridge.config import Settings
-from carebridge.fhir import patient_policy
+from carebridge.fhir import store
 from tests.access.consent_population import (
     DATA_TYPES,
     care_team,
@@ -223,12 +223,12 @@ class TestMatrix:
 
 @pytest.mark.parametrize("role", sorted(ROLES))
 @pytest.mark.parametrize(
-    "decided_up_to", [-1, patient_policy.DECIDED_UP_TO], ids=["per-row-sql", "in-python"]
+    "keyed_up_to", [-1, store.KEYED_UP_TO], ids=["count-and-page", "keys-first"]
 )
 class TestSearchesDecidedEitherWay:
-    """Searches not pinned to a patient are decided in Python when few rows match the rest of
-    the search, else per row in SQL (patient_policy.DECIDED_UP_TO; here forced both ways):
-    the same rows, totals, pages and includes."""
+    """Searches not pinned to a patient are decided per row in SQL, once for every match when
+    at most store.KEYED_UP_TO are visible (the total is the number of their keys), else in the
+    count and in the page (here forced both ways): the same rows, totals, pages and includes."""
 
     def test_search_totals_and_includes(
         self,
@@ -236,9 +236,9 @@ class TestSearchesDecidedEitherWay:
         settings: Settings,
         monkeypatch: pytest.MonkeyPatch,
         role: str,
-        decided_up_to: int,
+        keyed_up_to: int,
     ) -> None:
-        monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
+        monkeypatch.setattr(store, "KEYED_UP_TO", keyed_up_to)
         TestMatrix().test_search_and_totals(world, settings, role)
         TestMatrix().test_includes_never_leak(world, settings, role)
 
@@ -248,9 +248,9 @@ class TestSearchesDecidedEitherWay:
         settings: Settings,
         monkeypatch: pytest.MonkeyPatch,
         role: str,
-        decided_up_to: int,
+        keyed_up_to: int,
     ) -> None:
-        monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
+        monkeypatch.setattr(store, "KEYED_UP_TO", keyed_up_to)
         auth = headers_for(settings, role)
         seen: list[str] = []
         url: str | None = "/fhir/Observation?_count=2&_sort=_id"

@@ -25,9 +25,8 @@ from sqlalchemy import Engine, select
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.app import create_app
 from carebridge.config import Settings
-from carebridge.fhir import patient_policy
+from carebridge.fhir import store
 from carebridge.fhir.guard import AccessScope, PatientPolicy
-from carebridge.fhir.patient_policy import DECIDED_UP_TO
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import metadata, resource
@@ -206,19 +205,22 @@ def _empty(engine: Engine) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(persons=people, user=st.sampled_from(sorted(USERS)))
-@pytest.mark.parametrize("decided_up_to", [DECIDED_UP_TO, -1], ids=["in-python", "per-row-sql"])
+@pytest.mark.parametrize(
+    "keyed_up_to", [store.KEYED_UP_TO, -1], ids=["keys-first", "count-and-page"]
+)
 def test_search_returns_exactly_what_the_policy_allows(
     app_client: TestClient,
     engine: Engine,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-    decided_up_to: int,
+    keyed_up_to: int,
     persons: list[Person],
     user: str,
 ) -> None:
-    """Searches not pinned to a patient are decided in Python for few candidates, per row in
-    SQL for many (forced here with a limit of -1): both give exactly what the policy allows."""
-    monkeypatch.setattr(patient_policy, "DECIDED_UP_TO", decided_up_to)
+    """Searches not pinned to a patient are decided per row in SQL, answered from the keys of
+    their visible matches when these are few, else by count and page (forced here with a limit
+    of -1): both give exactly what the policy allows."""
+    monkeypatch.setattr(store, "KEYED_UP_TO", keyed_up_to)
     _empty(engine)
     load(app_client, bearer(settings, "system/*.cruds"), build(persons))
     auth = bearer(settings, "user/*.rs", fhir_user=USERS[user][0])

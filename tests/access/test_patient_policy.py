@@ -5,6 +5,7 @@ only after the patient's own facts did not relate the user."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -136,3 +137,17 @@ class TestPatientAllowedTypes:
                 assert decided == per_row(engine, payer, pid)
                 denied = pid == "p-named"  # its Consent denies everyone but the pharmacist
                 assert decided == (set() if denied else set(DATA_TYPES)), pid
+
+
+@pytest.mark.usefixtures("world")
+def test_per_row_statements_of_different_users_keep_their_own_actors(engine: Engine) -> None:
+    """The per-row condition is compiled once per (policy, types) and keyed by that pair
+    (policy_sql.KeyedCondition): statements of two users, run in turn, each see their own
+    actors, not the ones the first compilation bound."""
+    mine = policy(TREATMENT_LINKS)
+    theirs = replace(mine, actors=frozenset({("Practitioner", "other")}))
+    for _ in range(2):
+        assert per_row(engine, mine, "p-team") == set(DATA_TYPES)
+        assert per_row(engine, theirs, "p-team") == set()
+        assert per_row(engine, theirs, "p-team-other") == set(DATA_TYPES)
+        assert per_row(engine, mine, "p-team-other") == set()

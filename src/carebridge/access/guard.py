@@ -122,7 +122,7 @@ def _with_role(
         payment_opt_in=settings.consent_payment == "opt-in",
     )
     now = utc_now()
-    role = _role(request.app.state.engine, ctx.fhir_user, defaults, now)
+    role = current_role(request.app.state.engine, ctx.fhir_user, defaults, now)
     if role is None:
         return TokenGuard(ctx, address, requested)
     try:
@@ -132,7 +132,9 @@ def _with_role(
     return TokenGuard(ctx, address, purpose, policy_for(role, purpose, now))
 
 
-def _role(engine: Engine, fhir_user: str, defaults: ConsentDefaults, now: datetime) -> Role | None:
+def current_role(
+    engine: Engine, fhir_user: str, defaults: ConsentDefaults, now: datetime
+) -> Role | None:
     """The user's role, from the cache without a connection when it can answer (role_lookup)."""
     hit, role = ROLES.known(engine, fhir_user, defaults, now)
     if hit:

@@ -2,8 +2,8 @@
 
 policy_sql.py decides the policy per row in SQL, and its statement carries the user's whole
 actor set (hundreds of CareTeams for a busy clinician) into every subquery. When the rows to
-decide are known and few (a read, a search pinned to one patient, the candidates of a small
-search), the store reads their patients' facts instead, on the DB-API cursor
+decide are known and few (a read, the visibility check of a write, a search pinned to one
+patient), the store reads their patients' facts instead, on the DB-API cursor
 (driver_select.py), with statements that carry none of the user (policy_facts_sql.py), and
 policy_decision.py decides them with the same rules:
 
@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
 
 from sqlalchemy import Connection
 
 from carebridge.fhir.driver_select import driver_rows
-from carebridge.fhir.guard import AccessScope, PatientPolicy
+from carebridge.fhir.guard import PatientPolicy
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.policy_decision import (
     NO_FACTS,
@@ -40,34 +39,10 @@ from carebridge.fhir.search.policy_facts_sql import (
     POLICY_AT,
     ROW_KEYS,
     RULE,
-    candidates_statement,
     compartment_links_statement,
-    only_rows,
     patient_facts_statement,
     patient_links_statements,
 )
-from carebridge.fhir.search.query import SearchQuery
-from carebridge.fhir.search.sql import Compiled, compile_query
-
-DECIDED_UP_TO = 1_000  # candidate rows of a search decided in Python; more: per row in SQL
-
-
-def decided_search(
-    conn: Connection, query: SearchQuery, scope: AccessScope, base_url: str
-) -> Compiled | None:
-    """`query` within `scope`, its policy decided here for each row that matches the rest of
-    the search, when there are at most `DECIDED_UP_TO` of them: the matches are then the
-    visible ones, read by key (their number is the total, pages are cut from them). None
-    (decide per row in SQL) for more rows, and for chained or `_has` criteria, whose inner
-    searches look through resources that the policy must restrict too."""
-    if scope.policy is None or any(c.chain for c in query.criteria):
-        return None
-    compiled = compile_query(query, base_url, replace(scope, policy=None))
-    rows = conn.execute(candidates_statement(compiled, DECIDED_UP_TO + 1)).all()
-    if len(rows) > DECIDED_UP_TO:
-        return None
-    candidates = [(r.pk, r.res_type, r.res_id) for r in rows]
-    return only_rows(compiled, visible_rows(conn, scope.policy, candidates))
 
 
 def patient_allowed_types(

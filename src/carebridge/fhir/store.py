@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope, PatientPolicy
-from carebridge.fhir.patient_policy import decided_search, patient_allowed_types, visible_rows
+from carebridge.fhir.patient_policy import patient_allowed_types, visible_rows
 from carebridge.fhir.records import (
     HistoryPage,
     Method,
@@ -43,6 +43,8 @@ from carebridge.fhir.search.sql import (
     Compiled,
     compile_query,
     count_statement,
+    keys_statement,
+    only_rows,
     page_statement,
     scope_conditions,
 )
@@ -51,6 +53,7 @@ from carebridge.fhir.writer import BatchWriter, existing_rows, group_ids_by_type
 from carebridge.kit.errors import ForbiddenError, GoneError, NotFoundError
 
 _MAX_INCLUDED = 5_000
+KEYED_UP_TO = 1_000  # visible matches of a search under a policy answered from their keys
 _ITERATE_DEPTH = 3
 
 
@@ -228,10 +231,16 @@ class FhirStore:
 
     def _compiled(self, query: SearchQuery) -> Compiled:
         """`query` within the scope: a user's policy decided once for a pinned patient, else
-        for the few rows that match the rest of the search, else per row in SQL."""
+        per row in SQL. With a policy, one statement decides it for every match and returns
+        the keys of the visible ones; when there are at most `KEYED_UP_TO`, their number is
+        the total and pages are read by key, so the policy is not decided again for the count
+        and for the page."""
         scope = self._search_scope(query)
-        decided = decided_search(self.conn, query, scope, self.base_url)
-        return decided or compile_query(query, self.base_url, scope)
+        compiled = compile_query(query, self.base_url, scope)
+        if scope.policy is None or KEYED_UP_TO < 0:
+            return compiled
+        keys = self.conn.execute(keys_statement(compiled, KEYED_UP_TO + 1)).scalars().all()
+        return compiled if len(keys) > KEYED_UP_TO else only_rows(compiled, keys)
 
     def _search_scope(self, query: SearchQuery) -> AccessScope:
         """The scope for `query`. A search pinned to one patient (`patient=X`, the pharmacist's

@@ -9,8 +9,6 @@ once and, on PostgreSQL, planned once (driver_select.py runs them on the DB-API 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
@@ -21,10 +19,8 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    and_,
     bindparam,
     cast,
-    false,
     literal_column,
     null,
     select,
@@ -35,7 +31,6 @@ from carebridge.fhir.guard import Relationship
 from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
 from carebridge.fhir.search.policy_decision import link_sources, own_link_params
-from carebridge.fhir.search.sql import Compiled
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
 PATIENTS = "patients"  # a JSON list of patient ids
@@ -154,19 +149,3 @@ def _link_actors(res_type: str, patient_param: str, actor_params: set[str]) -> S
         )
         .distinct()
     )
-
-
-def candidates_statement(compiled: Compiled, limit: int) -> Select[Any]:
-    """(pk, type, id) of up to `limit` rows that match (in no particular order)."""
-    columns = (resource.c.pk, resource.c.res_type, resource.c.res_id)
-    return select(*columns).where(compiled.where).limit(limit)
-
-
-def only_rows(compiled: Compiled, keys: Collection[int]) -> Compiled:
-    """The rows of `keys` (bound as one JSON list, json_list.py), in the order of `compiled`:
-    the matches of a search whose candidates were decided already (their number is known)."""
-    if not keys:
-        return Compiled(false(), compiled.order_by, 0)
-    listed = bindparam(None, json.dumps(sorted(keys)), type_=String())
-    chosen = InJsonList(resource.c.pk, listed, integers=True, seek=True)
-    return Compiled(and_(resource.c.deleted == false(), chosen), compiled.order_by, len(keys))
