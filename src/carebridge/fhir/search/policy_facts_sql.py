@@ -49,11 +49,18 @@ def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executab
       rule in force, in deciding order (most recent Consent, deepest provision, deny first:
       the order policy_sql.py's `_consented` takes the first of);
     - then `(LINK, patient, None, type, id, None, None)` for each actor a Patient resource
-      itself names (what `_linked_as_patient` matches against the actor set)."""
+      itself names (what `_linked_as_patient` matches against the actor set), and each actor
+      the first kind of linking resource links them to (`_linked_by`; the first in the order
+      of `relationships`: a CareTeam, a Coverage), so a patient that kind relates is decided
+      with this one statement."""
     parts = [_rules_in_force()]
     own = [r for r in relationships if r.patient_param is None]
     if own:
         parts.append(_own_link_actors(own))
+    sources = list(link_sources(relationships).items())
+    if sources:
+        (res_type, patient_param), actor_params = sources[0]
+        parts.append(_as_link_rows(_link_actors(res_type, patient_param, actor_params)))
     facts = union_all(*parts).subquery("facts")
     return select(*(facts.c[k] for k in FACT_COLUMNS)).order_by(
         facts.c.kind, facts.c.recorded.desc(), facts.c.depth.desc(), facts.c.effect.asc()
@@ -62,12 +69,13 @@ def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executab
 
 @lru_cache(maxsize=64)
 def patient_links_statements(relationships: tuple[Relationship, ...]) -> tuple[Executable, ...]:
-    """Per kind of resource that links a patient to an actor (CareTeam, Encounter, ...), in the
-    order of `relationships`: `(patient, type, id)` for each actor such a resource referencing
-    one of the listed patients links them to (what `_linked_by` matches against the actor
-    set). A reader asks the next kind only about the patients still unrelated, so the kinds
-    with many resources per patient (Encounter) are read only for those."""
-    sources = link_sources(relationships).items()
+    """Per kind of resource that links a patient to an actor (EpisodeOfCare, Encounter, ...),
+    in the order of `relationships`, after the first (which `patient_facts_statement` reads):
+    `(patient, type, id)` for each actor such a resource referencing one of the listed
+    patients links them to (what `_linked_by` matches against the actor set). A reader asks
+    the next kind only about the patients still unrelated, so the kinds with many resources
+    per patient (Encounter) are read only for those."""
+    sources = list(link_sources(relationships).items())[1:]
     return tuple(_link_actors(*source, actor_params) for source, actor_params in sources)
 
 
@@ -129,6 +137,24 @@ def _own_link_actors(links: list[Relationship]) -> Select[Any]:
         _listed(own.c.res_id),
         actor.c.res_pk == own.c.pk,
         actor.c.param.in_(inline_all(own_link_params(links))),
+    )
+
+
+def _as_link_rows(links: Select[Any]) -> Select[Any]:
+    """`_link_actors` rows in the columns of `patient_facts_statement`."""
+    found = links.subquery("first_links")
+    patient, actor_type, actor_id = found.c
+    text = cast(null(), String())
+    return select(
+        literal_column(str(LINK)),
+        patient,
+        text,
+        actor_type,
+        actor_id,
+        text,
+        text,
+        cast(null(), DateTime()),
+        cast(null(), Integer()),
     )
 
 
