@@ -26,6 +26,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -198,7 +199,19 @@ def criterion_condition(
         return resource.c.pk.not_in(select(table.c.res_pk).where(rows, match))
     if drive:
         return resource.c.pk.in_(select(table.c.res_pk).where(rows, match))
-    return exists().where(table.c.res_pk == resource.c.pk, rows, match)
+    return _probe(table, rows, match)
+
+
+def _probe(table: Any, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A criterion that does not drive: an `EXISTS` checked for each candidate row through the
+    `(res_pk, param)` index. `OFFSET 0` keeps it so on PostgreSQL, which otherwise flattens it
+    into a semi-join it may start from: a prepared statement's generic plan, which cannot see
+    the values, then drove `Observation?patient=X&code=85354-9&...` from the 1,440 rows of a
+    common code instead of the patient's 35 (162 ms instead of 0.5 ms at 1M resources;
+    https://www.postgresql.org/docs/current/sql-prepare.html, "generic plan")."""
+    probe = select(table.c.res_pk).where(table.c.res_pk == resource.c.pk, *conditions)
+    probe = probe.offset(literal_column("0"))
+    return probe.exists()
 
 
 def _type_scope(table: object, criterion: Criterion) -> ColumnElement[bool]:
