@@ -141,13 +141,15 @@ class TestPatientAllowedTypes:
 
 @pytest.mark.usefixtures("world")
 def test_per_row_statements_of_different_users_keep_their_own_actors(engine: Engine) -> None:
-    """The per-row condition is compiled once per (policy, types) and keyed by that pair
-    (policy_sql.KeyedCondition): statements of two users, run in turn, each see their own
-    actors, not the ones the first compilation bound."""
+    """The per-row condition is compiled once per shape and keyed by its shape and bound
+    parameters (policy_sql.KeyedCondition): statements of users whose policies share a shape,
+    run in turn, each see their own actors and default, not the ones first compiled."""
     mine = policy(TREATMENT_LINKS)
     theirs = replace(mine, actors=frozenset({("Practitioner", "other")}))
+    opted_in = replace(mine, default_permit=False)
     for _ in range(2):
         assert per_row(engine, mine, "p-team") == set(DATA_TYPES)
         assert per_row(engine, theirs, "p-team") == set()
         assert per_row(engine, theirs, "p-team-other") == set(DATA_TYPES)
         assert per_row(engine, mine, "p-team-other") == set()
+        assert per_row(engine, opted_in, "p-team") == set()

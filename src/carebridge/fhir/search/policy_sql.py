@@ -42,7 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import InternalTraversal, iterate
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
 from carebridge.fhir.search.derived import compartment_index_params
@@ -67,29 +68,44 @@ def policy_condition(
 
 @lru_cache(maxsize=1024)
 def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement[bool]:
-    return KeyedCondition((policy, types), _build(policy, types, resource))
+    shape = (
+        policy.relationships,
+        policy.override,
+        policy.hidden_types,
+        bool(policy.actors),
+        types,
+    )
+    return KeyedCondition(shape, _build(policy, types, resource))
 
 
 class KeyedCondition(ColumnElement[bool]):
-    """A condition whose SQLAlchemy cache key is `key` instead of its whole tree.
+    """A condition whose SQLAlchemy cache key is its `shape` and its bound parameters, not its
+    whole tree.
 
     SQLAlchemy keys every statement it executes by walking its expression, to find the compiled
     form in its cache: for a policy condition (a few hundred elements) that walk cost about
-    0.35 ms per statement, more than the database's work on a small search. Everything in the
-    condition, its bound values included, is a function of (policy, types), so that pair keys
-    it: a statement compiled once for it is right for every later use, and its bound values are
-    the ones compiled in (SQLAlchemy extracts new values only from what the key walk visits).
-    Only for conditions on `resource` itself: a walk that adapts a statement to an alias
-    (sql.py `_rebind`) does not look inside."""
+    0.35 ms per statement, more than the database's work on a small search. The SQL text of a
+    policy condition is a function of its `shape` (the relationships, override, hidden types,
+    whether there are actors, the types searched); the rest (the actors, purpose, time,
+    default) travels in bound parameters, the same ones in the same order for every condition
+    of a shape. The key is the shape plus those parameters, which SQLAlchemy then takes the
+    values of for each execution: users whose policies share a shape share the compiled
+    statement (and PostgreSQL's prepared statement), each with their own values. Only for
+    conditions on `resource` itself: a walk that adapts a statement to an alias (sql.py
+    `_rebind`) does not look inside."""
 
     inherit_cache = False
     type = Boolean()
     _is_implicitly_boolean = True
-    _traverse_internals = [("policy_key", InternalTraversal.dp_plain_obj)]
+    _traverse_internals = [
+        ("shape", InternalTraversal.dp_plain_obj),
+        ("binds", InternalTraversal.dp_clauseelement_list),
+    ]
 
-    def __init__(self, key: Hashable, condition: ColumnElement[bool]) -> None:
-        self.policy_key = key
+    def __init__(self, shape: Hashable, condition: ColumnElement[bool]) -> None:
+        self.shape = shape
         self.condition = condition
+        self.binds = [e for e in iterate(condition) if isinstance(e, BindParameter)]
 
 
 @compiles(KeyedCondition)
