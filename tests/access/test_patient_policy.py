@@ -15,6 +15,8 @@ from sqlalchemy import Engine, select
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.config import Settings
 from carebridge.fhir.guard import AccessScope, PatientPolicy
+from carebridge.fhir.patient_policy import patients_facts
+from carebridge.fhir.search.policy_decision import NO_FACTS
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource
@@ -153,3 +155,15 @@ def test_per_row_statements_of_different_users_keep_their_own_actors(engine: Eng
         assert per_row(engine, theirs, "p-team-other") == set(DATA_TYPES)
         assert per_row(engine, mine, "p-team-other") == set()
         assert per_row(engine, opted_in, "p-team") == set()
+
+
+@pytest.mark.usefixtures("world")
+def test_one_patients_facts_are_those_read_with_others(engine: Engine) -> None:
+    """The statements for one patient (an equality) read what the statements for a list read."""
+    for links in (TREATMENT_LINKS, PAYMENT_LINKS):
+        the_policy = replace(policy(links), actors=frozenset({("Organization", "payer")}))
+        with engine.connect() as conn:
+            together = patients_facts(conn, the_policy, list(CASES))
+            for pid in CASES:
+                alone = patients_facts(conn, the_policy, [pid])
+                assert alone.get(pid, NO_FACTS) == together.get(pid, NO_FACTS), pid

@@ -35,6 +35,7 @@ from carebridge.fhir.search.policy_decision import (
     visible_keys,
 )
 from carebridge.fhir.search.policy_facts_sql import (
+    PATIENT,
     PATIENTS,
     POLICY_AT,
     ROW_KEYS,
@@ -70,8 +71,7 @@ def patients_facts(
     """What decides `policy` for each of `patients` (nothing to read when it is overridden)."""
     if policy.override or not patients:
         return {}
-    listed = json.dumps(sorted(patients))
-    facts = _own_facts(conn, policy, listed)
+    facts = _own_facts(conn, policy, patients)
     unrelated = {p for p in patients if not related(policy, facts.get(p, NO_FACTS))}
     for patient, actor in _first_links(conn, policy, unrelated):
         own = facts.get(patient, NO_FACTS)
@@ -79,11 +79,22 @@ def patients_facts(
     return facts
 
 
-def _own_facts(conn: Connection, policy: PatientPolicy, listed: str) -> dict[str, PatientFacts]:
-    statement = patient_facts_statement(policy.relationships)
+def _which(patients: Collection[str]) -> tuple[bool, dict[str, str]]:
+    """Whether the statements for one patient apply, and their patient values."""
+    if len(patients) == 1:
+        (patient,) = patients
+        return True, {PATIENT: patient}
+    return False, {PATIENTS: json.dumps(sorted(patients))}
+
+
+def _own_facts(
+    conn: Connection, policy: PatientPolicy, patients: Collection[str]
+) -> dict[str, PatientFacts]:
+    one, values = _which(patients)
+    statement = patient_facts_statement(policy.relationships, one)
     linked: dict[str, set[tuple[str | None, str | None]]] = {}
     rules: dict[str, list[ConsentRule]] = {}
-    with driver_rows(conn, statement, {PATIENTS: listed, POLICY_AT: policy.at}) as rows:
+    with driver_rows(conn, statement, {**values, POLICY_AT: policy.at}) as rows:
         for kind, patient, effect, actor_type, actor_id, purpose, class_type in rows:
             if kind == RULE:
                 rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
@@ -103,10 +114,12 @@ def _first_links(
     resource referencing them links them to, kind of resource by kind, until none is left."""
     found: list[tuple[str, tuple[str, str]]] = []
     left = set(unrelated)
-    for statement in patient_links_statements(policy.relationships):
+    for kind in range(len(patient_links_statements(policy.relationships))):
         if not left:
             break
-        with driver_rows(conn, statement, {PATIENTS: json.dumps(sorted(left))}) as rows:
+        one, values = _which(left)
+        statement = patient_links_statements(policy.relationships, one)[kind]
+        with driver_rows(conn, statement, values) as rows:
             for patient, actor_type, actor_id in rows:
                 if patient in left and (actor_type, actor_id) in policy.actors:
                     found.append((patient, (actor_type, actor_id)))

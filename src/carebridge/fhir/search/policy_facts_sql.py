@@ -34,6 +34,7 @@ from carebridge.fhir.search.policy_decision import link_sources, own_link_params
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
 PATIENTS = "patients"  # a JSON list of patient ids
+PATIENT = "patient"  # one patient id, in the statements built with `one=True`
 ROW_KEYS = "row_keys"  # a JSON list of resource keys
 POLICY_AT = "policy_at"
 RULE, LINK = 0, 1  # the kinds of row of `patient_facts_statement`
@@ -41,7 +42,9 @@ FACT_COLUMNS = ("kind", "patient", "effect", "actor_type", "actor_id", "purpose"
 
 
 @lru_cache(maxsize=64)
-def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executable:
+def patient_facts_statement(
+    relationships: tuple[Relationship, ...], one: bool = False
+) -> Executable:
     """The listed patients' own facts, for any policy with these `relationships`, at the time
     bound as `policy_at`, as `FACT_COLUMNS`:
 
@@ -53,14 +56,14 @@ def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executab
       the first kind of linking resource links them to (`_linked_by`; the first in the order
       of `relationships`: a CareTeam, a Coverage), so a patient that kind relates is decided
       with this one statement."""
-    parts = [_rules_in_force()]
+    parts = [_rules_in_force(one)]
     own = [r for r in relationships if r.patient_param is None]
     if own:
-        parts.append(_own_link_actors(own))
+        parts.append(_own_link_actors(own, one))
     sources = list(link_sources(relationships).items())
     if sources:
         (res_type, patient_param), actor_params = sources[0]
-        parts.append(_as_link_rows(_link_actors(res_type, patient_param, actor_params)))
+        parts.append(_as_link_rows(_link_actors(res_type, patient_param, actor_params, one)))
     facts = union_all(*parts).subquery("facts")
     return select(*(facts.c[k] for k in FACT_COLUMNS)).order_by(
         facts.c.kind, facts.c.recorded.desc(), facts.c.depth.desc(), facts.c.effect.asc()
@@ -68,7 +71,9 @@ def patient_facts_statement(relationships: tuple[Relationship, ...]) -> Executab
 
 
 @lru_cache(maxsize=64)
-def patient_links_statements(relationships: tuple[Relationship, ...]) -> tuple[Executable, ...]:
+def patient_links_statements(
+    relationships: tuple[Relationship, ...], one: bool = False
+) -> tuple[Executable, ...]:
     """Per kind of resource that links a patient to an actor (EpisodeOfCare, Encounter, ...),
     in the order of `relationships`, after the first (which `patient_facts_statement` reads):
     `(patient, type, id)` for each actor such a resource referencing one of the listed
@@ -76,7 +81,7 @@ def patient_links_statements(relationships: tuple[Relationship, ...]) -> tuple[E
     the next kind only about the patients still unrelated, so the kinds with many resources
     per patient (Encounter) are read only for those."""
     sources = list(link_sources(relationships).items())[1:]
-    return tuple(_link_actors(*source, actor_params) for source, actor_params in sources)
+    return tuple(_link_actors(*source, actor_params, one) for source, actor_params in sources)
 
 
 @lru_cache(maxsize=1)
@@ -90,11 +95,16 @@ def compartment_links_statement() -> Executable:
     )
 
 
-def _listed(column: ColumnElement[str]) -> ColumnElement[bool]:
+def _listed(column: ColumnElement[str], one: bool) -> ColumnElement[bool]:
+    """`column` is one of the patients (bound as `patients`), or with `one` the patient (bound
+    as `patient`): a plain equality, which SQLite answers without building the JSON list (the
+    facts of one patient 76 -> 31 µs on the 1M bench store)."""
+    if one:
+        return column == bindparam(PATIENT, type_=String())
     return InJsonList(column, bindparam(PATIENTS, type_=String()), seek=True)
 
 
-def _rules_in_force() -> Select[Any]:
+def _rules_in_force(one: bool) -> Select[Any]:
     rule = search_consent
     at = bindparam(POLICY_AT, type_=DateTime())
     return select(
@@ -110,13 +120,13 @@ def _rules_in_force() -> Select[Any]:
     ).where(
         rule.c.res_type == inline("Consent"),
         rule.c.param == inline("rule"),
-        _listed(rule.c.patient_id),
+        _listed(rule.c.patient_id, one),
         rule.c.start <= at,
         rule.c.end >= at,
     )
 
 
-def _own_link_actors(links: list[Relationship]) -> Select[Any]:
+def _own_link_actors(links: list[Relationship], one: bool) -> Select[Any]:
     """Actors the Patient resources themselves name (`_linked_as_patient`); typed NULLs in the
     columns of a rule row (PostgreSQL unions need types)."""
     own = resource.alias("related_patient")
@@ -134,7 +144,7 @@ def _own_link_actors(links: list[Relationship]) -> Select[Any]:
         cast(null(), Integer()),
     ).where(
         own.c.res_type == inline("Patient"),
-        _listed(own.c.res_id),
+        _listed(own.c.res_id, one),
         actor.c.res_pk == own.c.pk,
         actor.c.param.in_(inline_all(own_link_params(links))),
     )
@@ -158,7 +168,9 @@ def _as_link_rows(links: Select[Any]) -> Select[Any]:
     )
 
 
-def _link_actors(res_type: str, patient_param: str, actor_params: set[str]) -> Select[Any]:
+def _link_actors(
+    res_type: str, patient_param: str, actor_params: set[str], one: bool = False
+) -> Select[Any]:
     """Actors of the `res_type` resources that reference a listed patient through
     `patient_param` (`_linked_by`): index ranges for the sources, a lookup per source."""
     subject = search_reference.alias("link_subject")
@@ -168,7 +180,7 @@ def _link_actors(res_type: str, patient_param: str, actor_params: set[str]) -> S
         .where(
             subject.c.res_type == inline(res_type),
             subject.c.param == inline(patient_param),
-            _listed(subject.c.target_id),
+            _listed(subject.c.target_id, one),
             subject.c.target_type == inline("Patient"),
             actor.c.res_pk == subject.c.res_pk,
             actor.c.param.in_(inline_all(actor_params)),
