@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.config import Settings
 from carebridge.fhir.guard import AccessScope, PatientPolicy
-from carebridge.fhir.patient_policy import patients_facts
+from carebridge.fhir.patient_policy import patients_facts, visible_rows
 from carebridge.fhir.search.policy_decision import NO_FACTS
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
@@ -167,3 +167,27 @@ def test_one_patients_facts_are_those_read_with_others(engine: Engine) -> None:
             for pid in CASES:
                 alone = patients_facts(conn, the_policy, [pid])
                 assert alone.get(pid, NO_FACTS) == together.get(pid, NO_FACTS), pid
+
+
+@pytest.mark.usefixtures("world")
+def test_a_row_alone_is_decided_as_among_others(engine: Engine) -> None:
+    """A single row of a compartment type (a read) is decided with the statement that also finds
+    its patients; the same rows decided together give the same answer."""
+    for the_policy in (
+        policy(TREATMENT_LINKS),
+        replace(policy(PAYMENT_LINKS), default_permit=False),
+    ):
+        with engine.connect() as conn:
+            rows = [
+                (r.pk, r.res_type, r.res_id)
+                for r in conn.execute(
+                    select(resource.c.pk, resource.c.res_type, resource.c.res_id).where(
+                        resource.c.res_type.in_(DATA_TYPES)
+                    )
+                )
+            ]
+            together = visible_rows(conn, the_policy, rows)
+            alone = {pk for row in rows for pk in visible_rows(conn, the_policy, [row])}
+        assert alone == together
+        assert together  # some rows are visible, some not: the comparison says something
+        assert len(together) < len(rows)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -35,11 +36,14 @@ from carebridge.fhir.search.policy_decision import (
     visible_keys,
 )
 from carebridge.fhir.search.policy_facts_sql import (
+    LINK,
     PATIENT,
     PATIENTS,
     POLICY_AT,
+    ROW_KEY,
     ROW_KEYS,
     RULE,
+    Patients,
     compartment_links_statement,
     patient_facts_statement,
     patient_links_statements,
@@ -57,6 +61,11 @@ def patient_allowed_types(
 def visible_rows(conn: Connection, policy: PatientPolicy, rows: Sequence[Candidate]) -> set[int]:
     """The keys of those `rows` that `policy` lets its user see."""
     members = compartment_index_params()
+    if len(rows) == 1 and not policy.override:
+        pk, res_type, _ = rows[0]
+        if res_type in members and res_type != "Patient":  # a read: one statement
+            patients, facts = _row_facts(conn, policy, pk, members[res_type])
+            return visible_keys(policy, rows, {pk: patients}, facts, members.keys())
     linked = [pk for pk, t, _ in rows if t in members and t != "Patient"]
     patients_of = _compartment_patients(conn, linked, {pk: t for pk, t, _ in rows}, members)
     patients = {i for _, t, i in rows if t == "Patient"}
@@ -71,7 +80,26 @@ def patients_facts(
     """What decides `policy` for each of `patients` (nothing to read when it is overridden)."""
     if policy.override or not patients:
         return {}
-    facts = _own_facts(conn, policy, patients)
+    which, values = _which(patients)
+    _, facts = _own_facts(conn, policy, which, values)
+    return _with_links(conn, policy, patients, facts)
+
+
+def _row_facts(
+    conn: Connection, policy: PatientPolicy, pk: int, params: tuple[str, ...]
+) -> tuple[set[str], dict[str, PatientFacts]]:
+    """The patients whose compartment the resource `pk` is in (through `params`) and their
+    facts, found by one statement (more only for patients its first kinds do not relate)."""
+    patients, facts = _own_facts(conn, policy, params, {ROW_KEY: pk})
+    return patients, _with_links(conn, policy, patients, facts)
+
+
+def _with_links(
+    conn: Connection,
+    policy: PatientPolicy,
+    patients: Collection[str],
+    facts: dict[str, PatientFacts],
+) -> dict[str, PatientFacts]:
     unrelated = {p for p in patients if not related(policy, facts.get(p, NO_FACTS))}
     for patient, actor in _first_links(conn, policy, unrelated):
         own = facts.get(patient, NO_FACTS)
@@ -79,32 +107,36 @@ def patients_facts(
     return facts
 
 
-def _which(patients: Collection[str]) -> tuple[bool, dict[str, str]]:
-    """Whether the statements for one patient apply, and their patient values."""
+def _which(patients: Collection[str]) -> tuple[Patients, dict[str, Any]]:
+    """Which statements read `patients`' facts, and their values."""
     if len(patients) == 1:
         (patient,) = patients
-        return True, {PATIENT: patient}
-    return False, {PATIENTS: json.dumps(sorted(patients))}
+        return "one", {PATIENT: patient}
+    return "listed", {PATIENTS: json.dumps(sorted(patients))}
 
 
 def _own_facts(
-    conn: Connection, policy: PatientPolicy, patients: Collection[str]
-) -> dict[str, PatientFacts]:
-    one, values = _which(patients)
-    statement = patient_facts_statement(policy.relationships, one)
+    conn: Connection, policy: PatientPolicy, which: Patients, values: dict[str, Any]
+) -> tuple[set[str], dict[str, PatientFacts]]:
+    """(the row's patients, when `which` names a row's; the patients' facts)."""
+    statement = patient_facts_statement(policy.relationships, which)
     linked: dict[str, set[tuple[str | None, str | None]]] = {}
     rules: dict[str, list[ConsentRule]] = {}
+    of_row: set[str] = set()
     with driver_rows(conn, statement, {**values, POLICY_AT: policy.at}) as rows:
         for kind, patient, effect, actor_type, actor_id, purpose, class_type in rows:
             if kind == RULE:
                 rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
                 rules.setdefault(patient, []).append(rule)
-            else:
+            elif kind == LINK:
                 linked.setdefault(patient, set()).add((actor_type, actor_id))
-    return {
+            else:
+                of_row.add(patient)
+    facts = {
         p: PatientFacts(frozenset(linked.get(p, ())), tuple(rules.get(p, ())))
         for p in linked.keys() | rules.keys()
     }
+    return of_row, facts
 
 
 def _first_links(
@@ -117,8 +149,8 @@ def _first_links(
     for kind in range(len(patient_links_statements(policy.relationships))):
         if not left:
             break
-        one, values = _which(left)
-        statement = patient_links_statements(policy.relationships, one)[kind]
+        which, values = _which(left)
+        statement = patient_links_statements(policy.relationships, which)[kind]
         with driver_rows(conn, statement, values) as rows:
             for patient, actor_type, actor_id in rows:
                 if patient in left and (actor_type, actor_id) in policy.actors:

@@ -10,7 +10,7 @@ once and, on PostgreSQL, planned once (driver_select.py runs them on the DB-API 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,18 +34,23 @@ from carebridge.fhir.search.policy_decision import link_sources, own_link_params
 from carebridge.fhir.tables import resource, search_consent, search_reference
 
 PATIENTS = "patients"  # a JSON list of patient ids
-PATIENT = "patient"  # one patient id, in the statements built with `one=True`
+PATIENT = "patient"  # one patient id, in the statements for "one" patient
 ROW_KEYS = "row_keys"  # a JSON list of resource keys
 POLICY_AT = "policy_at"
-RULE, LINK = 0, 1  # the kinds of row of `patient_facts_statement`
+ROW_KEY = "row_key"  # one resource key, in the statements for the patients of a row
+RULE, LINK, COMPARTMENT = 0, 1, 2  # the kinds of row of `patient_facts_statement`
+
+# Whose facts a statement reads: the listed patients (`patients`), one patient (`patient`), or
+# the patients a resource's row (`row_key`) references through these compartment parameters.
+Patients = Literal["listed", "one"] | tuple[str, ...]
 FACT_COLUMNS = ("kind", "patient", "effect", "actor_type", "actor_id", "purpose", "class_type")
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def patient_facts_statement(
-    relationships: tuple[Relationship, ...], one: bool = False
+    relationships: tuple[Relationship, ...], patients: Patients = "listed"
 ) -> Executable:
-    """The listed patients' own facts, for any policy with these `relationships`, at the time
+    """The `patients`' own facts, for any policy with these `relationships`, at the time
     bound as `policy_at`, as `FACT_COLUMNS`:
 
     - `(RULE, patient, effect, actor_type, actor_id, purpose, class_type)` for each Consent
@@ -55,15 +60,19 @@ def patient_facts_statement(
       itself names (what `_linked_as_patient` matches against the actor set), and each actor
       the first kind of linking resource links them to (`_linked_by`; the first in the order
       of `relationships`: a CareTeam, a Coverage), so a patient that kind relates is decided
-      with this one statement."""
-    parts = [_rules_in_force(one)]
+      with this one statement;
+    - for the patients of a row, first `(COMPARTMENT, patient, None, ...)` for each patient
+      whose compartment the row is in, so a read decides with the statement that finds them."""
+    parts = [_rules_in_force(patients)]
     own = [r for r in relationships if r.patient_param is None]
     if own:
-        parts.append(_own_link_actors(own, one))
+        parts.append(_own_link_actors(own, patients))
     sources = list(link_sources(relationships).items())
     if sources:
         (res_type, patient_param), actor_params = sources[0]
-        parts.append(_as_link_rows(_link_actors(res_type, patient_param, actor_params, one)))
+        parts.append(_as_link_rows(_link_actors(res_type, patient_param, actor_params, patients)))
+    if isinstance(patients, tuple):
+        parts.append(_compartment_rows(patients))
     facts = union_all(*parts).subquery("facts")
     return select(*(facts.c[k] for k in FACT_COLUMNS)).order_by(
         facts.c.kind, facts.c.recorded.desc(), facts.c.depth.desc(), facts.c.effect.asc()
@@ -72,7 +81,7 @@ def patient_facts_statement(
 
 @lru_cache(maxsize=64)
 def patient_links_statements(
-    relationships: tuple[Relationship, ...], one: bool = False
+    relationships: tuple[Relationship, ...], patients: Patients = "listed"
 ) -> tuple[Executable, ...]:
     """Per kind of resource that links a patient to an actor (EpisodeOfCare, Encounter, ...),
     in the order of `relationships`, after the first (which `patient_facts_statement` reads):
@@ -81,7 +90,7 @@ def patient_links_statements(
     the next kind only about the patients still unrelated, so the kinds with many resources
     per patient (Encounter) are read only for those."""
     sources = list(link_sources(relationships).items())[1:]
-    return tuple(_link_actors(*source, actor_params, one) for source, actor_params in sources)
+    return tuple(_link_actors(*source, actor_params, patients) for source, actor_params in sources)
 
 
 @lru_cache(maxsize=1)
@@ -95,16 +104,44 @@ def compartment_links_statement() -> Executable:
     )
 
 
-def _listed(column: ColumnElement[str], one: bool) -> ColumnElement[bool]:
-    """`column` is one of the patients (bound as `patients`), or with `one` the patient (bound
-    as `patient`): a plain equality, which SQLite answers without building the JSON list (the
-    facts of one patient 76 -> 31 µs on the 1M bench store)."""
-    if one:
+def _listed(column: ColumnElement[str], patients: Patients) -> ColumnElement[bool]:
+    """`column` is one of `patients`. One patient is a plain equality, which SQLite answers
+    without building a JSON list (the facts of one patient 76 -> 31 µs on the 1M bench store)."""
+    if patients == "one":
         return column == bindparam(PATIENT, type_=String())
-    return InJsonList(column, bindparam(PATIENTS, type_=String()), seek=True)
+    if patients == "listed":
+        return InJsonList(column, bindparam(PATIENTS, type_=String()), seek=True)
+    return column.in_(_row_patients(patients))
 
 
-def _rules_in_force(one: bool) -> Select[Any]:
+def _row_patients(params: tuple[str, ...]) -> Select[Any]:
+    """The patients the row bound as `row_key` references through `params`."""
+    ref = search_reference.alias("row_patient")
+    return select(ref.c.target_id).where(
+        ref.c.res_pk == bindparam(ROW_KEY, type_=Integer()),
+        ref.c.target_type == inline("Patient"),
+        ref.c.param.in_(inline_all(params)),
+    )
+
+
+def _compartment_rows(params: tuple[str, ...]) -> Select[Any]:
+    """`(COMPARTMENT, patient, None, ...)` for each patient of the row (`_row_patients`)."""
+    found = _row_patients(params).subquery("compartment")
+    text = cast(null(), String())
+    return select(
+        literal_column(str(COMPARTMENT)),
+        found.c.target_id,
+        text,
+        text,
+        text,
+        text,
+        text,
+        cast(null(), DateTime()),
+        cast(null(), Integer()),
+    )
+
+
+def _rules_in_force(patients: Patients) -> Select[Any]:
     rule = search_consent
     at = bindparam(POLICY_AT, type_=DateTime())
     return select(
@@ -120,13 +157,13 @@ def _rules_in_force(one: bool) -> Select[Any]:
     ).where(
         rule.c.res_type == inline("Consent"),
         rule.c.param == inline("rule"),
-        _listed(rule.c.patient_id, one),
+        _listed(rule.c.patient_id, patients),
         rule.c.start <= at,
         rule.c.end >= at,
     )
 
 
-def _own_link_actors(links: list[Relationship], one: bool) -> Select[Any]:
+def _own_link_actors(links: list[Relationship], patients: Patients) -> Select[Any]:
     """Actors the Patient resources themselves name (`_linked_as_patient`); typed NULLs in the
     columns of a rule row (PostgreSQL unions need types)."""
     own = resource.alias("related_patient")
@@ -144,7 +181,7 @@ def _own_link_actors(links: list[Relationship], one: bool) -> Select[Any]:
         cast(null(), Integer()),
     ).where(
         own.c.res_type == inline("Patient"),
-        _listed(own.c.res_id, one),
+        _listed(own.c.res_id, patients),
         actor.c.res_pk == own.c.pk,
         actor.c.param.in_(inline_all(own_link_params(links))),
     )
@@ -169,7 +206,7 @@ def _as_link_rows(links: Select[Any]) -> Select[Any]:
 
 
 def _link_actors(
-    res_type: str, patient_param: str, actor_params: set[str], one: bool = False
+    res_type: str, patient_param: str, actor_params: set[str], patients: Patients
 ) -> Select[Any]:
     """Actors of the `res_type` resources that reference a listed patient through
     `patient_param` (`_linked_by`): index ranges for the sources, a lookup per source."""
@@ -180,7 +217,7 @@ def _link_actors(
         .where(
             subject.c.res_type == inline(res_type),
             subject.c.param == inline(patient_param),
-            _listed(subject.c.target_id, one),
+            _listed(subject.c.target_id, patients),
             subject.c.target_type == inline("Patient"),
             actor.c.res_pk == subject.c.res_pk,
             actor.c.param.in_(inline_all(actor_params)),
