@@ -2,7 +2,8 @@
 
 The per-row form of the policy (policy_sql.py) carries the user's actor set into SQL; these
 statements carry none of the user: they read, for a JSON list of patient ids (bound as
-`patients`), what policy_decision.py needs to decide in Python. Each is the same for every user
+`patients`), for one patient (`patient`) or for the patients a resource references (`row_key`),
+what policy_decision.py needs to decide in Python. Each is the same for every user
 with the same relationships, with its constants in the text (inline.py), so it is compiled
 once and, on PostgreSQL, planned once (driver_select.py runs them on the DB-API cursor).
 """
