@@ -78,8 +78,10 @@ class FhirStore:
         if self.scope.unrestricted:
             return True
         policy = self.scope.policy
-        rest = replace(self.scope, policy=None)
-        if pk is None or not rest.unrestricted:
+        scope = self.scope
+        beyond_policy = scope.patient_id, scope.resource_types, scope.filters
+        if pk is None or beyond_policy != (None, None, ()):
+            rest = replace(scope, policy=None)
             statement = select(resource.c.pk).where(
                 resource.c.res_type == res_type,
                 resource.c.res_id == res_id,
