@@ -39,15 +39,13 @@ from carebridge.fhir.records import (
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.search.query import Include, SearchQuery, pinned_patient
-from carebridge.fhir.search.sql import (
-    Compiled,
-    compile_query,
+from carebridge.fhir.search.results import (
     count_statement,
     keys_statement,
     only_rows,
     page_statement,
-    scope_conditions,
 )
+from carebridge.fhir.search.sql import Compiled, compile_query, scope_conditions
 from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
 from carebridge.fhir.writer import BatchWriter, existing_rows, group_ids_by_type
 from carebridge.kit.errors import ForbiddenError, GoneError, NotFoundError

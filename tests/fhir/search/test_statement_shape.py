@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql, sqlite
 
 from carebridge.fhir.search.parse import parse_search
-from carebridge.fhir.search.sql import compile_query, count_statement
+from carebridge.fhir.search.results import count_statement
+from carebridge.fhir.search.sql import compile_query
 
 
 def _count_sql(dialect: object) -> str:

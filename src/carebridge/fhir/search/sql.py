@@ -8,8 +8,7 @@ type: _id, reference, identifier-like token, string, token, then ranges) drives 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,10 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    String,
     and_,
-    bindparam,
     exists,
     false,
     func,
@@ -36,7 +32,6 @@ from sqlalchemy import (
 from carebridge.fhir.guard import UNRESTRICTED, AccessScope
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.derived import compartment_index_params
-from carebridge.fhir.search.json_list import InJsonList
 from carebridge.fhir.search.param_sql import param_rows
 from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.policy_sql import policy_condition
@@ -482,32 +477,3 @@ def _sort_expression(key: SortKey) -> ColumnElement[object]:
         )
         .scalar_subquery()
     )
-
-
-def page_statement(compiled: Compiled, query: SearchQuery) -> Select[tuple[object, ...]]:
-    return (
-        select(resource)
-        .where(compiled.where)
-        .order_by(*compiled.order_by)
-        .limit(query.count)
-        .offset(query.offset)
-    )
-
-
-def count_statement(compiled: Compiled) -> Select[Any]:
-    return select(func.count()).select_from(resource).where(compiled.where)
-
-
-def keys_statement(compiled: Compiled, limit: int) -> Select[Any]:
-    """The keys of up to `limit` matches, in no particular order."""
-    return select(resource.c.pk).where(compiled.where).limit(limit)
-
-
-def only_rows(compiled: Compiled, keys: Collection[int]) -> Compiled:
-    """The rows of `keys` (bound as one JSON list, json_list.py), in the order of `compiled`:
-    the matches of a search whose keys were found already (their number is the total)."""
-    if not keys:
-        return Compiled(false(), compiled.order_by, 0)
-    listed = bindparam(None, json.dumps(sorted(keys)), type_=String())
-    chosen = InJsonList(resource.c.pk, listed, integers=True, seek=True)
-    return Compiled(and_(resource.c.deleted == false(), chosen), compiled.order_by, len(keys))
