@@ -107,7 +107,12 @@ async def install_guard(
         guard = TokenGuard(ctx, address, requested)
     else:
         request.state.guard = TokenGuard(ctx, address)  # a refused purpose is audited with who
-        guard = await run_in_threadpool(_with_role, request, ctx, address, requested)
+        defaults, now = _consent_defaults(request), utc_now()
+        hit, role = ROLES.known(request.app.state.engine, ctx.fhir_user, defaults, now)
+        if hit:  # the role cache answered without a connection: no thread hop either
+            guard = _guard_for(ctx, address, requested, role, now)
+        else:
+            guard = await run_in_threadpool(_with_role, request, ctx, address, requested)
     request.state.guard = guard
     return guard
 
@@ -116,13 +121,26 @@ def _with_role(
     request: Request, ctx: AccessContext, address: str | None, requested: str | None
 ) -> TokenGuard:
     assert ctx.fhir_user is not None
+    now = utc_now()
+    role = current_role(request.app.state.engine, ctx.fhir_user, _consent_defaults(request), now)
+    return _guard_for(ctx, address, requested, role, now)
+
+
+def _consent_defaults(request: Request) -> ConsentDefaults:
     settings = request.app.state.settings
-    defaults = ConsentDefaults(
+    return ConsentDefaults(
         treatment_opt_in=settings.consent_treatment == "opt-in",
         payment_opt_in=settings.consent_payment == "opt-in",
     )
-    now = utc_now()
-    role = current_role(request.app.state.engine, ctx.fhir_user, defaults, now)
+
+
+def _guard_for(
+    ctx: AccessContext,
+    address: str | None,
+    requested: str | None,
+    role: Role | None,
+    now: datetime,
+) -> TokenGuard:
     if role is None:
         return TokenGuard(ctx, address, requested)
     try:
