@@ -248,13 +248,20 @@ def run_case(
     return timings
 
 
-def run(backend: str, samples: int, seed: int, database: str) -> None:
+def bench_store(
+    backend: str, database: str, samples: int, seed: int
+) -> tuple[str, Engine, list[str], access_population.AccessSetup]:
+    """The loaded store (url, engine), the patients sampled from it and its access fixtures."""
     url = database_url(backend, database, fresh=False)
     engine = create_db_engine(url)
     people = patients(engine, samples, seed)
     if not people:
         sys.exit("no patients: run bench/fhir_ingest.py first")
-    setup = access_population.ensure(engine, CTX)
+    return url, engine, people, access_population.ensure(engine, CTX)
+
+
+def run(backend: str, samples: int, seed: int, database: str) -> None:
+    url, engine, people, setup = bench_store(backend, database, samples, seed)
     with engine.connect() as conn:
         total = conn.execute(
             select(func.count()).select_from(resource).where(resource.c.deleted == false())

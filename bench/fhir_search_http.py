@@ -29,11 +29,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import access_population
-from carebridge.kit.db import create_db_engine
-from fhir_search import ADMIN, CTX, PRACTITIONER, TARGET_OVERHEAD, Request, cases, family_names
-from fhir_search import patients as sample_patients
-from harness import DATA, Report, database_url, latency_summary
+from fhir_search import (
+    ADMIN,
+    PRACTITIONER,
+    TARGET_OVERHEAD,
+    Request,
+    bench_store,
+    cases,
+    family_names,
+)
+from harness import DATA, Report, latency_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 CARE = str(ROOT / ".venv" / "bin" / "carebridge")
@@ -90,12 +95,7 @@ def get(client: httpx.Client, bearer: str, request: Request) -> tuple[float, Any
 
 
 def run(backend: str, samples: int, seed: int, database: str, port: int) -> None:
-    url = database_url(backend, database, fresh=False)
-    engine = create_db_engine(url)
-    people = sample_patients(engine, samples, seed)
-    if not people:
-        sys.exit("no patients: run bench/fhir_ingest.py first")
-    setup = access_population.ensure(engine, CTX)
+    url, engine, people, setup = bench_store(backend, database, samples, seed)
     names = family_names(engine)
     engine.dispose()
     origin = f"http://127.0.0.1:{port}"

@@ -230,27 +230,19 @@ class TestSearchesDecidedEitherWay:
     at most store.KEYED_UP_TO are visible (the total is the number of their keys), else in the
     count and in the page (here forced both ways): the same rows, totals, pages and includes."""
 
-    def test_search_totals_and_includes(
-        self,
-        world: TestClient,
-        settings: Settings,
-        monkeypatch: pytest.MonkeyPatch,
-        role: str,
-        keyed_up_to: int,
-    ) -> None:
+    @pytest.fixture(autouse=True)
+    def _keyed_up_to(self, monkeypatch: pytest.MonkeyPatch, keyed_up_to: int) -> None:
         monkeypatch.setattr(store, "KEYED_UP_TO", keyed_up_to)
+
+    def test_search_totals_and_includes(
+        self, world: TestClient, settings: Settings, role: str
+    ) -> None:
         TestMatrix().test_search_and_totals(world, settings, role)
         TestMatrix().test_includes_never_leak(world, settings, role)
 
     def test_pages_add_up_to_the_total(
-        self,
-        world: TestClient,
-        settings: Settings,
-        monkeypatch: pytest.MonkeyPatch,
-        role: str,
-        keyed_up_to: int,
+        self, world: TestClient, settings: Settings, role: str
     ) -> None:
-        monkeypatch.setattr(store, "KEYED_UP_TO", keyed_up_to)
         auth = headers_for(settings, role)
         seen: list[str] = []
         url: str | None = "/fhir/Observation?_count=2&_sort=_id"

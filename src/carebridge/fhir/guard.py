@@ -107,12 +107,12 @@ class AccessScope:
 
     @property
     def unrestricted(self) -> bool:
-        return (
-            self.patient_id is None
-            and self.resource_types is None
-            and self.policy is None
-            and not self.filters
-        )
+        return self.policy is None and self.unrestricted_but_policy
+
+    @property
+    def unrestricted_but_policy(self) -> bool:
+        """No restriction other than (possibly) the user's policy."""
+        return self.patient_id is None and self.resource_types is None and not self.filters
 
     def allows_type(self, resource_type: str) -> bool:
         return self.resource_types is None or resource_type in self.resource_types

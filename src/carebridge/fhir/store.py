@@ -76,10 +76,8 @@ class FhirStore:
         if self.scope.unrestricted:
             return True
         policy = self.scope.policy
-        scope = self.scope
-        beyond_policy = scope.patient_id, scope.resource_types, scope.filters
-        if pk is None or beyond_policy != (None, None, ()):
-            rest = replace(scope, policy=None)
+        if pk is None or not self.scope.unrestricted_but_policy:
+            rest = replace(self.scope, policy=None)
             statement = select(resource.c.pk).where(
                 resource.c.res_type == res_type,
                 resource.c.res_id == res_id,

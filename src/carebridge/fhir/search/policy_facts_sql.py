@@ -128,18 +128,7 @@ def _row_patients(params: tuple[str, ...]) -> Select[Any]:
 def _compartment_rows(params: tuple[str, ...]) -> Select[Any]:
     """`(COMPARTMENT, patient, None, ...)` for each patient of the row (`_row_patients`)."""
     found = _row_patients(params).subquery("compartment")
-    text = cast(null(), String())
-    return select(
-        literal_column(str(COMPARTMENT)),
-        found.c.target_id,
-        text,
-        text,
-        text,
-        text,
-        text,
-        cast(null(), DateTime()),
-        cast(null(), Integer()),
-    )
+    return select(*_fact_columns(COMPARTMENT, found.c.target_id))
 
 
 def _rules_in_force(patients: Patients) -> Select[Any]:
@@ -165,22 +154,11 @@ def _rules_in_force(patients: Patients) -> Select[Any]:
 
 
 def _own_link_actors(links: list[Relationship], patients: Patients) -> Select[Any]:
-    """Actors the Patient resources themselves name (`_linked_as_patient`); typed NULLs in the
-    columns of a rule row (PostgreSQL unions need types)."""
+    """Actors the Patient resources themselves name (`_linked_as_patient`)."""
     own = resource.alias("related_patient")
     actor = search_reference.alias("patient_actor")
-    text = cast(null(), String())
-    return select(
-        literal_column(str(LINK)),
-        own.c.res_id,
-        text,
-        actor.c.target_type,
-        actor.c.target_id,
-        text,
-        text,
-        cast(null(), DateTime()),
-        cast(null(), Integer()),
-    ).where(
+    columns = _fact_columns(LINK, own.c.res_id, actor.c.target_type, actor.c.target_id)
+    return select(*columns).where(
         own.c.res_type == inline("Patient"),
         _listed(own.c.res_id, patients),
         actor.c.res_pk == own.c.pk,
@@ -192,18 +170,29 @@ def _as_link_rows(links: Select[Any]) -> Select[Any]:
     """`_link_actors` rows in the columns of `patient_facts_statement`."""
     found = links.subquery("first_links")
     patient, actor_type, actor_id = found.c
+    return select(*_fact_columns(LINK, patient, actor_type, actor_id))
+
+
+def _fact_columns(
+    kind: int,
+    patient: ColumnElement[Any],
+    actor_type: ColumnElement[Any] | None = None,
+    actor_id: ColumnElement[Any] | None = None,
+) -> list[ColumnElement[Any]]:
+    """A LINK or COMPARTMENT row in the columns of a rule row (`_rules_in_force`): typed NULLs
+    where it has no value (PostgreSQL unions need types)."""
     text = cast(null(), String())
-    return select(
-        literal_column(str(LINK)),
+    return [
+        literal_column(str(kind)),
         patient,
         text,
-        actor_type,
-        actor_id,
+        text if actor_type is None else actor_type,
+        text if actor_id is None else actor_id,
         text,
         text,
         cast(null(), DateTime()),
         cast(null(), Integer()),
-    )
+    ]
 
 
 def _link_actors(
