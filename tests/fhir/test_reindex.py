@@ -188,6 +188,8 @@ def test_migration_0006_downgrade_restores_the_rows_version_3_wrote(tmp_path: Pa
                 assert param is not None
                 expected = param_index_rows(param, content)
                 for name, table in INDEX_TABLES.items():
+                    if name == "access":  # created by migration 0008
+                        continue
                     rows = conn.execute(
                         select(table).where(
                             table.c.res_pk == stored.pk,

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
+from carebridge.fhir.search import access_links
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.values import local_reference
 
@@ -38,16 +39,13 @@ OPERATIONS = "HOPERAT"
 ORGANIZATION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/organization-type"
 PAYER_TYPES = frozenset({"pay", "ins"})  # Payer, Insurance Company
 
+# the kinds that are few per patient are summarized with the search index (access_links.py)
 TREATMENT_LINKS = (
-    Relationship("CareTeam", "patient", "participant"),
-    Relationship("Patient", None, "organization"),
-    Relationship("Patient", None, "general-practitioner"),
-    Relationship("EpisodeOfCare", "patient", "organization"),
-    Relationship("EpisodeOfCare", "patient", "care-manager"),
+    *access_links.CARE_LINKS,
     Relationship("Encounter", "patient", "participant"),
     Relationship("Encounter", "patient", "service-provider"),
 )
-PAYMENT_LINKS = (Relationship("Coverage", "beneficiary", "payor"),)
+PAYMENT_LINKS = access_links.PAYMENT_LINKS
 
 
 class PurposeError(ValueError):

@@ -203,6 +203,7 @@ COLUMNS = {
         "end",
         "recorded",
     ),
+    "access": ("patient_id", "actor_type", "actor_id"),
 }
 
 

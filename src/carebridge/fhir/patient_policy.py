@@ -7,13 +7,13 @@ patient), the store reads their patients' facts instead, on the DB-API cursor
 (driver_select.py), with statements that carry none of the user (policy_facts_sql.py), and
 policy_decision.py decides them with the same rules:
 
-1. the patients' Consent rules in force, the actors their Patient resources name and those of
-   the first kind of linking resource (CareTeam; Coverage for payers): one statement, which
-   for a read of a resource in a patient's compartment also finds that resource's patients;
-2. for the patients those do not relate to the user: the actors of the other resources that
-   reference them, one kind after the other (EpisodeOfCare, Encounter), each asked only about
-   the patients still unrelated, so the Encounters of a patient its CareTeam already relates
-   are never read.
+1. the patients' Consent rules in force and the actors their summary rows link them to (their
+   Patient resources' own references, CareTeams, EpisodeOfCares, Coverages: access_links.py):
+   one statement, which for a read of a resource in a patient's compartment also finds that
+   resource's patients;
+2. for the patients those do not relate to the user: the actors of the kinds not summarized
+   (Encounter), asked only about the patients still unrelated, so the Encounters of a patient
+   its CareTeam already relates are never read.
 """
 
 from __future__ import annotations

@@ -23,11 +23,13 @@ from carebridge.fhir.search.derived import (
     identifiers_only,
     unwritten,
 )
-from carebridge.fhir.search.extract import index_rows
+from carebridge.fhir.search.extract import IndexRows, index_rows
 from carebridge.fhir.search.parameters import registry
 from carebridge.fhir.tables import INDEX_TABLES, resource, search_reference
 
 _CHUNK = 500
+# the tables of search parameter types: derived parameters (derived.py) read and write only these
+_PARAMETER_TABLES = ("token", "string", "date", "reference", "quantity", "number", "uri")
 
 
 def delete_derived_rows(conn: Connection) -> int:
@@ -38,8 +40,8 @@ def delete_derived_rows(conn: Connection) -> int:
         unions, restrictions = sorted(unwritten(res_type)), sorted(identifiers_only(res_type))
         if unions:
             codes = [*unions, *(c + IDENTIFIER_SUFFIX for c in unions)]
-            for table in INDEX_TABLES.values():
-                deleted += _delete(conn, table, res_type, codes)
+            for name in _PARAMETER_TABLES:
+                deleted += _delete(conn, INDEX_TABLES[name], res_type, codes)
         if restrictions:
             deleted += _delete(conn, search_reference, res_type, restrictions)
     return deleted
@@ -54,9 +56,8 @@ def restore_derived_rows(conn: Connection) -> None:
             if where.target_type is not None:
                 _copy(conn, search_reference, res_type, code, where)
                 continue
-            for name, table in INDEX_TABLES.items():
-                if name != "consent":
-                    _copy(conn, table, res_type, code, where)
+            for name in _PARAMETER_TABLES:
+                _copy(conn, INDEX_TABLES[name], res_type, code, where)
             tokens = IndexedAs(tuple(c + IDENTIFIER_SUFFIX for c in where.codes))
             _copy(conn, INDEX_TABLES["token"], res_type, code + IDENTIFIER_SUFFIX, tokens)
 
@@ -94,21 +95,29 @@ def untyped_reference_holders(conn: Connection) -> list[int]:
     return sorted(int(r[0]) for r in rows)
 
 
-def reindex(conn: Connection, pks: Sequence[int]) -> None:
+def reindex(conn: Connection, pks: Sequence[int], tables: Sequence[str] = tuple(COLUMNS)) -> None:
     """Replace the index rows of the current, not deleted resources `pks` with freshly
-    extracted ones."""
+    extracted ones, in `tables` (names as in INDEX_TABLES; a migration names those that exist
+    at its revision)."""
     for start in range(0, len(pks), _CHUNK):
         chunk = list(pks[start : start + _CHUNK])
-        for table in INDEX_TABLES.values():
+        for name in tables:
+            table = INDEX_TABLES[name]
             conn.execute(delete(table).where(table.c.res_pk.in_(chunk)))
         stored = conn.execute(
             select(resource.c.pk, resource.c.res_type, resource.c.content).where(
                 and_(resource.c.pk.in_(chunk), resource.c.content.is_not(None))
             )
         )
-        insert_index_rows(
-            conn, [(pk, rtype, index_rows(_decoded(content))) for pk, rtype, content in stored]
-        )
+        extracted = [(pk, t, _only(index_rows(_decoded(c)), tables)) for pk, t, c in stored]
+        insert_index_rows(conn, extracted)
+
+
+def _only(rows: IndexRows, tables: Sequence[str]) -> IndexRows:
+    for name in COLUMNS:
+        if name not in tables:
+            setattr(rows, name, [])
+    return rows
 
 
 def _decoded(content: Any) -> dict[str, Any]:

@@ -6,6 +6,8 @@
   rows point at `resource.pk`, so an update replaces a resource's rows in one statement per table.
 - `search_consent`: the rules of active patient-privacy Consents (search/consent_rules.py), kept
   with the index so access policies are evaluated in SQL.
+- `search_access`: each patient's links to actors through the relationship resources that are
+  few per patient (search/access_links.py, ADR 0015), for the same purpose.
 - `urn_alias`: `urn:uuid:` fullUrls seen in Bundles -> the resource they created, so references
   across Bundles resolve and re-loading a Bundle updates instead of duplicating (ADR 0003).
 - `bulk_job`: asynchronous $export jobs.
@@ -138,6 +140,20 @@ search_consent = _index_table(
     lookup=("patient_id",),
 )
 
+search_access = Table(
+    "search_access",
+    metadata,
+    Column("res_pk", Pk, nullable=False),
+    Column("res_type", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("actor_type", String(64), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    # by patient first, covering: a policy reads a candidate's few rows in one range
+    Index("ix_search_access_lookup", "patient_id", "res_type", "param", "actor_type", "actor_id"),
+    Index("ix_search_access_res", "res_pk", "param"),
+)
+
 INDEX_TABLES = {
     "token": search_token,
     "string": search_string,
@@ -147,6 +163,7 @@ INDEX_TABLES = {
     "number": search_number,
     "uri": search_uri,
     "consent": search_consent,  # not a search parameter type: Consent rules for access
+    "access": search_access,  # nor this: patients' links to actors (access_links.py)
 }
 
 urn_alias = Table(

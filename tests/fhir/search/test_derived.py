@@ -202,14 +202,15 @@ class TestDerivedRowsAreExact:
 class TestRelationshipParameters:
     def test_every_role_relationship_reads_stored_parameters(self) -> None:
         from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
-        from carebridge.fhir.search.policy_decision import link_sources, own_link_params
+        from carebridge.fhir.search.policy_decision import link_sources
 
         links = (*TREATMENT_LINKS, *PAYMENT_LINKS)
         sources = link_sources(links)
         assert ("CareTeam", "subject") in sources  # CareTeam.patient, read from subject rows
         assert ("Encounter", "subject") in sources
         assert sources[("Coverage", "beneficiary")] == {"payor"}
-        assert own_link_params(links) == ("general-practitioner", "organization")
+        own = [r.actor_param for r in links if r.patient_param is None]
+        assert stored_actor_codes("Patient", own) == ("general-practitioner", "organization")
 
     def test_a_restriction_cannot_name_an_actor(self) -> None:
         with pytest.raises(ValueError, match="Practitioner references of participant"):

@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from carebridge.fhir.search.access_links import AccessRow, access_rows
 from carebridge.fhir.search.consent_rules import ConsentRow, consent_rows
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
 from carebridge.fhir.search.derived import (
@@ -61,6 +62,7 @@ class IndexRows:
     number: list[NumberRow] = field(default_factory=list)
     uri: list[UriRow] = field(default_factory=list)
     consent: list[ConsentRow] = field(default_factory=list)  # Consent rules (consent_rules.py)
+    access: list[AccessRow] = field(default_factory=list)  # patient-actor links (access_links.py)
 
 
 def index_rows(resource: dict[str, Any]) -> IndexRows:
@@ -72,6 +74,7 @@ def index_rows(resource: dict[str, Any]) -> IndexRows:
     if resource["resourceType"] == "Consent":
         rows.consent = consent_rows(resource, registry().resource_types)
     _dedupe(rows)
+    rows.access = access_rows(resource["resourceType"], resource.get("id"), rows.reference)
     return rows
 
 

@@ -29,7 +29,9 @@ INDEXED_TYPES = frozenset({"token", "string", "date", "reference", "quantity", "
 # 3 (2026-11): Consent rules kept beside the index (search_consent); migration 0005 fills them.
 # 4 (2026-12): derived parameters (search/derived.py) write no rows of their own; a reference's
 #   declared type is its target type when its string names none; migration 0006.
-INDEX_VERSION = 4
+# 5 (2026-12): each patient's links to actors kept beside the index (search_access,
+#   search/access_links.py, ADR 0015); migration 0008 fills them.
+INDEX_VERSION = 5
 
 
 @dataclass(frozen=True)

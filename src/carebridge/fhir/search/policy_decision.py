@@ -136,10 +136,3 @@ def link_sources(relationships: Iterable[Relationship]) -> dict[tuple[str, str],
         for code in stored_codes(r.res_type, [r.patient_param], "Patient"):
             by_source.setdefault((r.res_type, code), set()).update(actors)
     return by_source
-
-
-def own_link_params(relationships: Iterable[Relationship]) -> tuple[str, ...]:
-    """The parameters of a Patient resource that name the actors it links the patient to
-    (managing organisation, general practitioner), as stored."""
-    params = [r.actor_param for r in relationships if r.patient_param is None]
-    return stored_actor_codes("Patient", params)

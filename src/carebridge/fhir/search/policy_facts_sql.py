@@ -29,10 +29,11 @@ from sqlalchemy import (
 )
 
 from carebridge.fhir.guard import Relationship
+from carebridge.fhir.search.access_links import SUMMARIZED
 from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
-from carebridge.fhir.search.policy_decision import link_sources, own_link_params
-from carebridge.fhir.tables import resource, search_consent, search_reference
+from carebridge.fhir.search.policy_decision import link_sources
+from carebridge.fhir.tables import search_access, search_consent, search_reference
 
 PATIENTS = "patients"  # a JSON list of patient ids
 PATIENT = "patient"  # one patient id, in the statements for "one" patient
@@ -57,21 +58,16 @@ def patient_facts_statement(
     - `(RULE, patient, effect, actor_type, actor_id, purpose, class_type)` for each Consent
       rule in force, in deciding order (most recent Consent, deepest provision, deny first:
       the order policy_sql.py's `_consented` takes the first of);
-    - then `(LINK, patient, None, type, id, None, None)` for each actor a Patient resource
-      itself names (what `_linked_as_patient` matches against the actor set), and each actor
-      the first kind of linking resource links them to (`_linked_by`; the first in the order
-      of `relationships`: a CareTeam, a Coverage), so a patient that kind relates is decided
-      with this one statement;
+    - then `(LINK, patient, None, type, id, None, None)` for each actor the patient's summary
+      rows (access_links.py, ADR 0015) link them to through the relationships summarized
+      there (the Patient's own references, CareTeams, EpisodeOfCares, Coverages), so a patient
+      any of those relates is decided with this one statement;
     - for the patients of a row, first `(COMPARTMENT, patient, None, ...)` for each patient
       whose compartment the row is in, so a read decides with the statement that finds them."""
     parts = [_rules_in_force(patients)]
-    own = [r for r in relationships if r.patient_param is None]
-    if own:
-        parts.append(_own_link_actors(own, patients))
-    sources = list(link_sources(relationships).items())
-    if sources:
-        (res_type, patient_param), actor_params = sources[0]
-        parts.append(_as_link_rows(_link_actors(res_type, patient_param, actor_params, patients)))
+    summarized = [r for r in relationships if r in SUMMARIZED]
+    if summarized:
+        parts.append(_summary_links(summarized, patients))
     if isinstance(patients, tuple):
         parts.append(_compartment_rows(patients))
     facts = union_all(*parts).subquery("facts")
@@ -84,13 +80,13 @@ def patient_facts_statement(
 def patient_links_statements(
     relationships: tuple[Relationship, ...], patients: Patients = "listed"
 ) -> tuple[Executable, ...]:
-    """Per kind of resource that links a patient to an actor (EpisodeOfCare, Encounter, ...),
-    in the order of `relationships`, after the first (which `patient_facts_statement` reads):
-    `(patient, type, id)` for each actor such a resource referencing one of the listed
-    patients links them to (what `_linked_by` matches against the actor set). A reader asks
-    the next kind only about the patients still unrelated, so the kinds with many resources
-    per patient (Encounter) are read only for those."""
-    sources = list(link_sources(relationships).items())[1:]
+    """Per kind of resource that links a patient to an actor and is not summarized per patient
+    (Encounter), in the order of `relationships`: `(patient, type, id)` for each actor such a
+    resource referencing one of the listed patients links them to (what `_linked_by` matches
+    against the actor set). A reader asks only about the patients `patient_facts_statement`
+    left unrelated, so the Encounters of a patient its CareTeam relates are never read."""
+    others = [r for r in relationships if r not in SUMMARIZED]
+    sources = link_sources(others).items()
     return tuple(_link_actors(*source, actor_params, patients) for source, actor_params in sources)
 
 
@@ -153,24 +149,15 @@ def _rules_in_force(patients: Patients) -> Select[Any]:
     )
 
 
-def _own_link_actors(links: list[Relationship], patients: Patients) -> Select[Any]:
-    """Actors the Patient resources themselves name (`_linked_as_patient`)."""
-    own = resource.alias("related_patient")
-    actor = search_reference.alias("patient_actor")
-    columns = _fact_columns(LINK, own.c.res_id, actor.c.target_type, actor.c.target_id)
+def _summary_links(links: list[Relationship], patients: Patients) -> Select[Any]:
+    """Actors the summary rows of these kinds link the patients to (`_summary_link`)."""
+    link = search_access.alias("access_link")
+    kinds = inline_all(sorted(f"{r.res_type} {r.actor_param}" for r in links))
+    columns = _fact_columns(LINK, link.c.patient_id, link.c.actor_type, link.c.actor_id)
     return select(*columns).where(
-        own.c.res_type == inline("Patient"),
-        _listed(own.c.res_id, patients),
-        actor.c.res_pk == own.c.pk,
-        actor.c.param.in_(inline_all(own_link_params(links))),
+        _listed(link.c.patient_id, patients),
+        (link.c.res_type + literal_column("' '") + link.c.param).in_(kinds),
     )
-
-
-def _as_link_rows(links: Select[Any]) -> Select[Any]:
-    """`_link_actors` rows in the columns of `patient_facts_statement`."""
-    found = links.subquery("first_links")
-    patient, actor_type, actor_id = found.c
-    return select(*_fact_columns(LINK, patient, actor_type, actor_id))
 
 
 def _fact_columns(

@@ -15,7 +15,9 @@ see. Where the rows are few, the store decides the same rules per patient instea
                       else the deployment default (opt-out: permit, opt-in: deny)
 
 The deciding rule is the deepest matching provision of the most recent Consent
-(consent_rules.py); on a tie, deny wins.
+(consent_rules.py); on a tie, deny wins. A patient without Consent rules (most patients) is
+decided by `linked(P) and default`; the links of the kinds that are few per patient are one
+lookup in the patient's summary rows (search_access, access_links.py, ADR 0015).
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal, iterate
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
+from carebridge.fhir.search.access_links import SUMMARIZED
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
-from carebridge.fhir.search.policy_decision import link_sources, own_link_params
-from carebridge.fhir.tables import resource, search_consent, search_reference
+from carebridge.fhir.search.policy_decision import link_sources
+from carebridge.fhir.tables import resource, search_access, search_consent, search_reference
 
 _PERMIT = "permit"
 
@@ -121,7 +124,7 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
         parts.append(
             and_(
                 row.c.res_type == "Patient",
-                _allowed(policy, row.c.res_id, literal("Patient"), own_pk=row.c.pk),
+                _allowed(policy, row.c.res_id, literal("Patient")),
             )
         )
     if wanted:
@@ -146,66 +149,70 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
 
 
 def _allowed(
-    policy: PatientPolicy,
-    patient: ColumnElement[str],
-    res_type: ColumnElement[str],
-    own_pk: ColumnElement[int] | None = None,
+    policy: PatientPolicy, patient: ColumnElement[str], res_type: ColumnElement[str]
 ) -> ColumnElement[bool]:
-    """`own_pk`: the Patient row's key, when the row decided is the Patient itself."""
+    """A patient without Consent rules (most) is decided by their links and the default alone;
+    only a patient with rules needs the named permits and the deciding rule."""
     if policy.override:
         return true()
-    related = _related(policy, patient, own_pk)
-    return and_(related, _consented(policy, patient, res_type))
+    linked = _linked(policy, patient)
+    ruled = and_(or_(linked, _named_permit(policy, patient)), _consented(policy, patient, res_type))
+    has_rules = _has_rules(patient)
+    # Not a CASE: SQLite evaluates both sides of an OR inside a CASE's result, while in a
+    # WHERE clause's boolean context it stops at the first that holds.
+    if not policy.default_permit:
+        return and_(has_rules, ruled)
+    return or_(and_(~has_rules, linked), and_(has_rules, ruled))
 
 
-def _related(
-    policy: PatientPolicy, patient: ColumnElement[str], own_pk: ColumnElement[int] | None
-) -> ColumnElement[bool]:
-    """The checks cheapest first, each its own EXISTS so the database stops at the first that
-    holds: the Patient's own references, then each kind of resource referencing the patient
-    (in the order of the policy's relationships), then a permit naming the user."""
-    own_links = [r for r in policy.relationships if r.patient_param is None]
-    checks = []
-    if own_links:
-        checks.append(_linked_as_patient(own_links, policy, patient, own_pk))
-    for (res_type, patient_param), actor_params in link_sources(policy.relationships).items():
+def _linked(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
+    """A relationship resource links the patient to one of the actors: the kinds summarized per
+    patient (access_links.py) in one lookup, then each other kind (Encounter) by its own join,
+    in the order of the policy's relationships, each an EXISTS so the database stops at the
+    first that holds."""
+    summarized = [r for r in policy.relationships if r in SUMMARIZED]
+    others = [r for r in policy.relationships if r not in SUMMARIZED]
+    checks = [_summary_link(summarized, policy, patient)] if summarized else []
+    for (res_type, patient_param), actor_params in link_sources(others).items():
         checks.append(_linked_by(res_type, patient_param, actor_params, policy, patient))
-    rule = search_consent.alias("named_rule")
-    checks.append(
-        exists().where(
-            rule.c.res_type == "Consent",
-            rule.c.param == "rule",
-            rule.c.patient_id == patient,
-            rule.c.effect == _PERMIT,
-            _is_actor(policy, rule.c.actor_type, rule.c.actor_id),
-            rule.c.start <= policy.at,
-            rule.c.end >= policy.at,
-        )
-    )
-    return or_(*checks)
+    return or_(*checks) if checks else false()
 
 
-def _linked_as_patient(
-    links: list[Relationship],
-    policy: PatientPolicy,
-    patient: ColumnElement[str],
-    own_pk: ColumnElement[int] | None,
+def _summary_link(
+    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
 ) -> ColumnElement[bool]:
-    """The Patient resource itself names one of the actors (managing organisation, GP)."""
-    actor = search_reference.alias("patient_actor")
-    # `param || ''`: found by its key alone, the Patient's few references are read in one
-    # index range instead of one lookup per parameter.
-    params = actor.c.param.concat(literal_column("''")).in_(inline_all(own_link_params(links)))
-    is_actor = _is_actor(policy, actor.c.target_type, actor.c.target_id)
-    if own_pk is not None:
-        return exists().where(actor.c.res_pk == own_pk, params, is_actor)
-    own = resource.alias("related_patient")
+    """One of the patient's summary rows is a link of the policy's kinds to one of the actors."""
+    link = search_access.alias("access_link")
+    # `type || ' ' || param`: the patient's few rows are read in one index range, then filtered
+    kinds = inline_all(sorted(f"{r.res_type} {r.actor_param}" for r in links))
     return exists().where(
-        own.c.res_type == "Patient",
-        own.c.res_id == patient,
-        actor.c.res_pk == own.c.pk,
-        params,
-        is_actor,
+        link.c.patient_id == patient,
+        (link.c.res_type + literal_column("' '") + link.c.param).in_(kinds),
+        _is_actor(policy, link.c.actor_type, link.c.actor_id),
+    )
+
+
+def _has_rules(patient: ColumnElement[str]) -> ColumnElement[bool]:
+    """The patient has Consent rules (in force or not: without any, no rule can decide)."""
+    rule = search_consent.alias("any_rule")
+    return exists().where(
+        rule.c.res_type == inline("Consent"),
+        rule.c.param == inline("rule"),
+        rule.c.patient_id == patient,
+    )
+
+
+def _named_permit(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
+    """One of the patient's rules in force permits one of the actors by name."""
+    rule = search_consent.alias("named_rule")
+    return exists().where(
+        rule.c.res_type == "Consent",
+        rule.c.param == "rule",
+        rule.c.patient_id == patient,
+        rule.c.effect == _PERMIT,
+        _is_actor(policy, rule.c.actor_type, rule.c.actor_id),
+        rule.c.start <= policy.at,
+        rule.c.end >= policy.at,
     )
 
 

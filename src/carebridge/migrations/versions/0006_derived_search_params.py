@@ -26,11 +26,14 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+# the index tables at this revision (later ones are created by later migrations)
+_TABLES = ("token", "string", "date", "reference", "quantity", "number", "uri", "consent")
+
 
 def upgrade() -> None:
     conn = op.get_bind()
     delete_derived_rows(conn)
-    reindex(conn, untyped_reference_holders(conn))
+    reindex(conn, untyped_reference_holders(conn), _TABLES)
 
 
 def downgrade() -> None:

@@ -1,0 +1,154 @@
+"""Each patient's links to actors, kept with the search index (search/access_links.py, ADR 0015):
+the rows a resource writes, their replacement on update and delete, and migration 0008's fill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
+from carebridge.fhir.records import Method, WriteOp
+from carebridge.fhir.schema import downgrade, upgrade
+from carebridge.fhir.search.access_links import SUMMARIZED
+from carebridge.fhir.search.extract import index_rows
+from carebridge.fhir.store import FhirStore
+from carebridge.fhir.tables import search_access
+from carebridge.kit.db import create_db_engine
+
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "p1",
+    "generalPractitioner": [
+        {"reference": "Practitioner/d1"},
+        {"display": "Dr Nobody"},  # no reference: no actor
+    ],
+    "managingOrganization": {"reference": "Organization/o1"},
+}
+CARE_TEAM = {
+    "resourceType": "CareTeam",
+    "id": "ct1",
+    "subject": {"reference": "Patient/p1"},
+    "participant": [
+        {"member": {"reference": "Practitioner/d2"}},
+        {"member": {"reference": "Organization/o2"}},
+    ],
+}
+COVERAGE = {
+    "resourceType": "Coverage",
+    "id": "cov1",
+    "status": "active",
+    "beneficiary": {"reference": "Patient/p2"},
+    "payor": [{"reference": "Organization/payer"}],
+}
+EPISODE = {
+    "resourceType": "EpisodeOfCare",
+    "id": "ep1",
+    "status": "active",
+    "patient": {"reference": "Patient/p3"},
+    "managingOrganization": {"reference": "Organization/o3"},
+    "careManager": {"reference": "Practitioner/d3"},
+}
+
+
+def rows(resource: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    return set(index_rows(resource).access)
+
+
+class TestRows:
+    def test_a_patient_links_itself_to_its_practitioners_and_organisation(self) -> None:
+        assert rows(PATIENT) == {
+            ("general-practitioner", "p1", "Practitioner", "d1"),
+            ("organization", "p1", "Organization", "o1"),
+        }
+
+    def test_a_care_team_links_its_patient_to_each_member(self) -> None:
+        assert rows(CARE_TEAM) == {
+            ("participant", "p1", "Practitioner", "d2"),
+            ("participant", "p1", "Organization", "o2"),
+        }
+
+    def test_a_care_team_about_a_group_links_no_patient(self) -> None:
+        assert rows({**CARE_TEAM, "subject": {"reference": "Group/g1"}}) == set()
+
+    def test_a_coverage_links_its_beneficiary_to_the_payor(self) -> None:
+        assert rows(COVERAGE) == {("payor", "p2", "Organization", "payer")}
+
+    def test_an_episode_links_its_patient_to_manager_and_organisation(self) -> None:
+        assert rows(EPISODE) == {
+            ("care-manager", "p3", "Practitioner", "d3"),
+            ("organization", "p3", "Organization", "o3"),
+        }
+
+    def test_clinical_data_and_encounters_write_none(self) -> None:
+        encounter = {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/p1"},
+            "participant": [{"individual": {"reference": "Practitioner/d1"}}],
+        }
+        observation = {
+            "resourceType": "Observation",
+            "id": "o",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": "Patient/p1"},
+        }
+        assert rows(encounter) == set()
+        assert rows(observation) == set()
+
+    def test_the_summarized_kinds_are_the_roles_kinds_but_encounters(self) -> None:
+        roles = set(TREATMENT_LINKS) | set(PAYMENT_LINKS)
+        assert roles >= SUMMARIZED
+        assert {r.res_type for r in roles - SUMMARIZED} == {"Encounter"}
+
+
+def stored(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        table = search_access
+        found = conn.execute(
+            select(
+                table.c.res_type,
+                table.c.param,
+                table.c.patient_id,
+                table.c.actor_type,
+                table.c.actor_id,
+            )
+        )
+        return sorted(tuple(r) for r in found)
+
+
+def write(engine: Engine, *resources: dict[str, Any], method: Method = Method.PUT) -> None:
+    with engine.begin() as conn:
+        FhirStore(conn).write(
+            [
+                WriteOp(method, r["resourceType"], r["id"], r if method == Method.PUT else None)
+                for r in resources
+            ]
+        )
+
+
+class TestStore:
+    def test_updates_and_deletes_replace_the_rows(self, engine: Engine) -> None:
+        write(engine, PATIENT, CARE_TEAM)
+        assert len(stored(engine)) == 4
+        write(engine, {**CARE_TEAM, "participant": CARE_TEAM["participant"][:1]})
+        assert ("CareTeam", "participant", "p1", "Organization", "o2") not in stored(engine)
+        assert ("CareTeam", "participant", "p1", "Practitioner", "d2") in stored(engine)
+        write(engine, CARE_TEAM, method=Method.DELETE)
+        assert {r[0] for r in stored(engine)} == {"Patient"}
+
+
+def test_migration_0008_fills_the_rows_writes_would_have(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'v5.db'}")
+    upgrade(engine)
+    write(engine, PATIENT, CARE_TEAM, COVERAGE, EPISODE)
+    written = stored(engine)
+    assert len(written) == 7
+    downgrade(engine, "0007")
+    upgrade(engine)
+    assert stored(engine) == written
+    engine.dispose()
