@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import lru_cache
 
 from carebridge.ingest.records import Identifier
 
@@ -36,6 +37,13 @@ def resource_id(res_type: str, *key: str) -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@lru_cache(maxsize=65_536)
+def shared_resource_id(res_type: str, *key: str) -> str:
+    """`resource_id` of a resource that recurs across rows (a store, a prescriber, a drug, a
+    payer), computed once per key and process: most rows carry one of a few hundred."""
+    return resource_id(res_type, *key)
 
 
 def new_patient_id(identifier: Identifier) -> str:

@@ -35,8 +35,11 @@ from carebridge.ingest.preparation import (
     Assignment,
     PreparedRow,
     RowPreparer,
+    Wire,
+    from_wire,
     prepare_in_worker,
     start_worker,
+    to_wire,
 )
 from carebridge.ingest.records import IngestReport
 from carebridge.ingest.repository import (
@@ -62,7 +65,7 @@ from carebridge.kit.db import refresh_statistics
 from carebridge.kit.ids import new_id
 
 Progress = Callable[[int], None]
-Submit = Callable[[list[RawRow], list[Assignment | None]], "Future[list[PreparedRow]]"]
+Submit = Callable[[list[RawRow], list[Assignment | None]], "Future[Wire]"]
 SOURCES = {"dispensing": dispensing.SOURCE, "claims": claims.SOURCE}
 
 
@@ -148,7 +151,7 @@ class _CsvRun:
         depth = max(options.workers, 0) + 1
         packed = self.engine.dialect.name == "sqlite"
         with _preparers(self.source, options, packed) as submit:
-            pending: deque[tuple[list[RawRow], list[Assignment | None], Future[list[PreparedRow]]]]
+            pending: deque[tuple[list[RawRow], list[Assignment | None], Future[Wire]]]
             pending = deque()
             for chunk in _chunks(rows, options.batch_size):
                 assignments = self._assign(chunk)
@@ -166,9 +169,9 @@ class _CsvRun:
         self,
         chunk: list[RawRow],
         assignments: list[Assignment | None],
-        future: Future[list[PreparedRow]],
+        future: Future[Wire],
     ) -> None:
-        prepared = future.result()
+        prepared = from_wire(future.result())
         stored = [(row, a) for row, a in zip(prepared, assignments, strict=True) if not row.error]
         ops, shared = self._ops(row for row, _ in stored)
         letters = _dead_letters(chunk, prepared)
@@ -242,11 +245,9 @@ def _preparers(source: CsvSource, options: IngestOptions, packed: bool) -> Itera
     if options.workers <= 0:
         preparer = RowPreparer(source, packed)
 
-        def prepare_here(
-            rows: list[RawRow], assignments: list[Assignment | None]
-        ) -> Future[list[PreparedRow]]:
-            done: Future[list[PreparedRow]] = Future()
-            done.set_result(preparer.prepare(rows, assignments))
+        def prepare_here(rows: list[RawRow], assignments: list[Assignment | None]) -> Future[Wire]:
+            done: Future[Wire] = Future()
+            done.set_result(to_wire(preparer.prepare(rows, assignments)))
             return done
 
         yield prepare_here

@@ -13,6 +13,7 @@ import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.writer import serialized_create
@@ -93,6 +94,46 @@ class RowPreparer:
         return True
 
 
+# What a worker sends back for a batch: the stamp once, then per row (line, error, resources),
+# each resource as plain values. Pickling the dataclasses instead cost the worker 27 µs and the
+# writer process 15 µs per row (30,000 dispensing rows, 2.3 resources each), this 12 and 5.
+Wire = tuple[datetime | None, list[tuple[int, str | None, tuple[tuple[Any, ...], ...]]]]
+
+
+def to_wire(rows: Sequence[PreparedRow]) -> Wire:
+    """`rows` (as `RowPreparer.prepare` makes them: new resources, one stamp) as plain values."""
+    stamp = next((r.op.stamped for row in rows for r in row.resources), None)
+    return stamp, [
+        (
+            row.line,
+            row.error,
+            tuple(
+                (r.op.res_type, r.op.res_id, r.shared, r.op.encoded, r.op.index, r.op.packed)
+                for r in row.resources
+            ),
+        )
+        for row in rows
+    ]
+
+
+def from_wire(wire: Wire) -> list[PreparedRow]:
+    stamp, rows = wire
+    return [
+        PreparedRow(
+            line,
+            tuple(
+                PreparedResource(
+                    WriteOp(Method.PUT, t, i, None, None, None, index, encoded, stamp, packed),
+                    shared,
+                )
+                for t, i, shared, encoded, index, packed in resources
+            ),
+            error,
+        )
+        for line, error, resources in rows
+    ]
+
+
 _WORKER: RowPreparer | None = None
 
 
@@ -106,9 +147,7 @@ def start_worker(
         gc.set_threshold(*gc_thresholds)
 
 
-def prepare_in_worker(
-    rows: Sequence[RawRow], assignments: Sequence[Assignment | None]
-) -> list[PreparedRow]:
+def prepare_in_worker(rows: Sequence[RawRow], assignments: Sequence[Assignment | None]) -> Wire:
     if _WORKER is None:
         raise RuntimeError("the worker was started without a source")
-    return _WORKER.prepare(rows, assignments)
+    return to_wire(_WORKER.prepare(rows, assignments))

@@ -28,7 +28,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from carebridge.ingest import identity
-from carebridge.ingest.identity import resource_id
+from carebridge.ingest.identity import resource_id, shared_resource_id
 from carebridge.ingest.mappers import benefit, fields
 from carebridge.ingest.mappers.fields import Row
 from carebridge.ingest.mappers.patients import (
@@ -94,7 +94,7 @@ class ClaimLine:
 
     @cached_property
     def payer_org_id(self) -> str:
-        return resource_id("Organization", identity.PAYER, self.payer_id)
+        return shared_resource_id("Organization", identity.PAYER, self.payer_id)
 
     @cached_property
     def coverage_id(self) -> str:

@@ -28,7 +28,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from carebridge.ingest import identity
-from carebridge.ingest.identity import resource_id
+from carebridge.ingest.identity import resource_id, shared_resource_id
 from carebridge.ingest.mappers import fields
 from carebridge.ingest.mappers.fields import Row
 from carebridge.ingest.mappers.patients import patient_resource, reference, source_patient
@@ -82,19 +82,19 @@ class Fill:
 
     @cached_property
     def pharmacy_id(self) -> str:
-        return resource_id("Organization", NCPDP, self.store_id)
+        return shared_resource_id("Organization", NCPDP, self.store_id)
 
     @cached_property
     def location_id(self) -> str:
-        return resource_id("Location", NCPDP, self.store_id)
+        return shared_resource_id("Location", NCPDP, self.store_id)
 
     @cached_property
     def prescriber_id(self) -> str:
-        return resource_id("Practitioner", NPI, self.prescriber_npi)
+        return shared_resource_id("Practitioner", NPI, self.prescriber_npi)
 
     @cached_property
     def medication_id(self) -> str:
-        return resource_id("Medication", RXNORM, self.rxcui, NDC, self.ndc11 or "")
+        return shared_resource_id("Medication", RXNORM, self.rxcui, NDC, self.ndc11 or "")
 
     @cached_property
     def prescription_id(self) -> str:
