@@ -68,7 +68,10 @@ resource_history = Table(
 )
 
 
-def _index_table(name: str, *columns: Column[object], lookup: tuple[str, ...]) -> Table:
+def _index_table(
+    name: str, *columns: Column[object], lookup: tuple[str, ...], by_type: bool = True
+) -> Table:
+    """An index table; its lookup index starts with (res_type, param) unless not `by_type`."""
     return Table(
         name,
         metadata,
@@ -76,7 +79,7 @@ def _index_table(name: str, *columns: Column[object], lookup: tuple[str, ...]) -
         Column("res_type", String(64), nullable=False),
         Column("param", String(64), nullable=False),
         *columns,
-        Index(f"ix_{name}_lookup", "res_type", "param", *lookup),
+        Index(f"ix_{name}_lookup", *(("res_type", "param") if by_type else ()), *lookup),
         Index(f"ix_{name}_res", "res_pk", "param"),
     )
 
@@ -140,18 +143,14 @@ search_consent = _index_table(
     lookup=("patient_id",),
 )
 
-search_access = Table(
+search_access = _index_table(
     "search_access",
-    metadata,
-    Column("res_pk", Pk, nullable=False),
-    Column("res_type", String(64), nullable=False),
-    Column("param", String(64), nullable=False),
     Column("patient_id", String(64), nullable=False),
     Column("actor_type", String(64), nullable=False),
     Column("actor_id", String(64), nullable=False),
     # by patient first, covering: a policy reads a candidate's few rows in one range
-    Index("ix_search_access_lookup", "patient_id", "res_type", "param", "actor_type", "actor_id"),
-    Index("ix_search_access_res", "res_pk", "param"),
+    lookup=("patient_id", "res_type", "param", "actor_type", "actor_id"),
+    by_type=False,
 )
 
 INDEX_TABLES = {
