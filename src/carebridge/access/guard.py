@@ -122,7 +122,8 @@ def _with_role(
 ) -> TokenGuard:
     assert ctx.fhir_user is not None
     now = utc_now()
-    role = current_role(request.app.state.engine, ctx.fhir_user, _consent_defaults(request), now)
+    # the cache was asked on the event loop already: read the role data (and the watermark)
+    role = read_role(request.app.state.engine, ctx.fhir_user, _consent_defaults(request), now)
     return _guard_for(ctx, address, requested, role, now)
 
 
@@ -157,6 +158,13 @@ def current_role(
     hit, role = ROLES.known(engine, fhir_user, defaults, now)
     if hit:
         return role
+    return read_role(engine, fhir_user, defaults, now)
+
+
+def read_role(
+    engine: Engine, fhir_user: str, defaults: ConsentDefaults, now: datetime
+) -> Role | None:
+    """The user's role after reading the role data's watermark (role_lookup `RoleCache.get`)."""
     with role_reading(engine) as conn:
         return ROLES.get(conn, fhir_user, defaults, now)
 
