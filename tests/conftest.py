@@ -46,17 +46,20 @@ def postgres_admin_url() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    with throwaway_postgres(postgres_admin_url) as url:
+        yield url
+
+
+@contextmanager
+def throwaway_postgres(admin_url: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
     name = f"carebridge_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalize_url(postgres_admin_url), isolation_level="AUTOCOMMIT")
+    admin = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(normalize_url(postgres_admin_url))
-        .set(database=name)
-        .render_as_string(hide_password=False)
-    )
+    url = make_url(normalize_url(admin_url)).set(database=name)
     try:
-        yield url
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

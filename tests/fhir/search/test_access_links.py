@@ -3,9 +3,11 @@ the rows a resource writes, their replacement on update and delete, and migratio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
@@ -16,8 +18,9 @@ from carebridge.fhir.search.extract import index_rows
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import search_access
 from carebridge.kit.db import create_db_engine
+from tests.conftest import throwaway_postgres
 
-PATIENT = {
+PATIENT: dict[str, Any] = {
     "resourceType": "Patient",
     "id": "p1",
     "generalPractitioner": [
@@ -26,7 +29,7 @@ PATIENT = {
     ],
     "managingOrganization": {"reference": "Organization/o1"},
 }
-CARE_TEAM = {
+CARE_TEAM: dict[str, Any] = {
     "resourceType": "CareTeam",
     "id": "ct1",
     "subject": {"reference": "Patient/p1"},
@@ -35,14 +38,14 @@ CARE_TEAM = {
         {"member": {"reference": "Organization/o2"}},
     ],
 }
-COVERAGE = {
+COVERAGE: dict[str, Any] = {
     "resourceType": "Coverage",
     "id": "cov1",
     "status": "active",
     "beneficiary": {"reference": "Patient/p2"},
     "payor": [{"reference": "Organization/payer"}],
 }
-EPISODE = {
+EPISODE: dict[str, Any] = {
     "resourceType": "EpisodeOfCare",
     "id": "ep1",
     "status": "active",
@@ -142,8 +145,18 @@ class TestStore:
         assert {r[0] for r in stored(engine)} == {"Patient"}
 
 
-def test_migration_0008_fills_the_rows_writes_would_have(tmp_path: Path) -> None:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'v5.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'v5.db'}"
+        return
+    with throwaway_postgres(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
+
+
+def test_migration_0008_fills_the_rows_writes_would_have(fresh_url: str) -> None:
+    engine = create_db_engine(fresh_url)
     upgrade(engine)
     write(engine, PATIENT, CARE_TEAM, COVERAGE, EPISODE)
     written = stored(engine)

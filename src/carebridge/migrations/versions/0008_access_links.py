@@ -51,6 +51,7 @@ def upgrade() -> None:
         {"types": types, "f": False},
     )
     reindex(conn, sorted(int(r[0]) for r in pks), ("access",))
+    op.execute("ANALYZE search_access")  # planner statistics for the new table at once
 
 
 def downgrade() -> None:
