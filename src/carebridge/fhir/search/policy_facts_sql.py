@@ -10,6 +10,7 @@ once and, on PostgreSQL, planned once (driver_select.py runs them on the DB-API 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -152,12 +153,17 @@ def _rules_in_force(patients: Patients) -> Select[Any]:
 def _summary_links(links: list[Relationship], patients: Patients) -> Select[Any]:
     """Actors the summary rows of these kinds link the patients to (`_summary_link`)."""
     link = search_access.alias("access_link")
-    kinds = inline_all(sorted(f"{r.res_type} {r.actor_param}" for r in links))
     columns = _fact_columns(LINK, link.c.patient_id, link.c.actor_type, link.c.actor_id)
-    return select(*columns).where(
-        _listed(link.c.patient_id, patients),
-        (link.c.res_type + literal_column("' '") + link.c.param).in_(kinds),
-    )
+    return select(*columns).where(_listed(link.c.patient_id, patients), of_kinds(link, links))
+
+
+def of_kinds(link: Any, links: Sequence[Relationship]) -> ColumnElement[bool]:
+    """The rows of `search_access` (or an alias: `link`) of these relationships. Written
+    `type || ' ' || param IN (...)`, so no index serves it: a patient's few rows are read in
+    one index range by patient, then filtered."""
+    kinds = inline_all(sorted(f"{r.res_type} {r.actor_param}" for r in links))
+    kind: ColumnElement[str] = link.c.res_type + literal_column("' '") + link.c.param
+    return kind.in_(kinds)
 
 
 def _fact_columns(

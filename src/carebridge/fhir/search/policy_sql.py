@@ -37,7 +37,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
     or_,
     select,
     true,
@@ -53,6 +52,7 @@ from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
 from carebridge.fhir.search.policy_decision import link_sources
+from carebridge.fhir.search.policy_facts_sql import of_kinds
 from carebridge.fhir.tables import resource, search_access, search_consent, search_reference
 
 _PERMIT = "permit"
@@ -183,11 +183,9 @@ def _summary_link(
 ) -> ColumnElement[bool]:
     """One of the patient's summary rows is a link of the policy's kinds to one of the actors."""
     link = search_access.alias("access_link")
-    # `type || ' ' || param`: the patient's few rows are read in one index range, then filtered
-    kinds = inline_all(sorted(f"{r.res_type} {r.actor_param}" for r in links))
     return exists().where(
         link.c.patient_id == patient,
-        (link.c.res_type + literal_column("' '") + link.c.param).in_(kinds),
+        of_kinds(link, links),
         _is_actor(policy, link.c.actor_type, link.c.actor_id),
     )
 
