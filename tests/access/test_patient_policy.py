@@ -155,6 +155,14 @@ def test_per_row_statements_of_different_users_keep_their_own_actors(engine: Eng
         assert per_row(engine, theirs, "p-team-other") == set(DATA_TYPES)
         assert per_row(engine, mine, "p-team-other") == set()
         assert per_row(engine, opted_in, "p-team") == set()
+    # relationships all summarized (no Encounter kind): the two defaults differ in the
+    # statement's text only, not in its bound parameters
+    payer = PatientPolicy(
+        frozenset({("Organization", "payer")}), "HPAYMT", True, PAYMENT_LINKS, utc_now()
+    )
+    for _ in range(2):
+        assert per_row(engine, payer, "p-team") == set(DATA_TYPES)
+        assert per_row(engine, replace(payer, default_permit=False), "p-team") == set()
 
 
 @pytest.mark.usefixtures("world")

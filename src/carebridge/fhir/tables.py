@@ -69,19 +69,27 @@ resource_history = Table(
 
 
 def _index_table(
-    name: str, *columns: Column[object], lookup: tuple[str, ...], by_type: bool = True
+    name: str,
+    *columns: Column[object],
+    lookup: tuple[str, ...],
+    by_type: bool = True,
 ) -> Table:
-    """An index table; its lookup index starts with (res_type, param) unless not `by_type`."""
-    return Table(
+    """An index table; its lookup index starts with (res_type, param) unless not `by_type`,
+    then `lookup` (a name with a leading "-": that column in descending order)."""
+    table = Table(
         name,
         metadata,
         Column("res_pk", Pk, nullable=False),
         Column("res_type", String(64), nullable=False),
         Column("param", String(64), nullable=False),
         *columns,
-        Index(f"ix_{name}_lookup", *(("res_type", "param") if by_type else ()), *lookup),
         Index(f"ix_{name}_res", "res_pk", "param"),
     )
+    keys = [*(("res_type", "param") if by_type else ()), *lookup]
+    Index(
+        f"ix_{name}_lookup", *(table.c[k[1:]].desc() if k[0] == "-" else table.c[k] for k in keys)
+    )
+    return table
 
 
 search_token = _index_table(
@@ -140,7 +148,9 @@ search_consent = _index_table(
     Column("start", DateTime, nullable=False),
     Column("end", DateTime, nullable=False),
     Column("recorded", DateTime, nullable=False),
-    lookup=("patient_id",),
+    # a patient's rules in deciding order (most recent Consent, deepest provision, deny before
+    # permit), so the deciding rule is the first row of the range that matches, with no sort
+    lookup=("patient_id", "-recorded", "-depth", "effect"),
 )
 
 search_access = _index_table(

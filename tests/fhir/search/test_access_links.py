@@ -1,5 +1,6 @@
 """Each patient's links to actors, kept with the search index (search/access_links.py, ADR 0015):
-the rows a resource writes, their replacement on update and delete, and migration 0008's fill."""
+the rows a resource writes (rules markers of Consents included), their replacement on update and
+delete, and the fills of migrations 0008 and 0009."""
 
 from __future__ import annotations
 
@@ -54,6 +55,29 @@ EPISODE: dict[str, Any] = {
     "careManager": {"reference": "Practitioner/d3"},
 }
 
+CONSENT: dict[str, Any] = {
+    "resourceType": "Consent",
+    "id": "c1",
+    "status": "active",
+    "scope": {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                "code": "patient-privacy",
+            }
+        ]
+    },
+    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+    "patient": {"reference": "Patient/p1"},
+    "dateTime": "2026-01-01T00:00:00Z",
+    "provision": {
+        "type": "deny",
+        "provision": [
+            {"type": "permit", "actor": [{"reference": {"reference": "Organization/o1"}}]}
+        ],
+    },
+}
+
 
 def rows(resource: dict[str, Any]) -> set[tuple[str, str, str, str]]:
     return set(index_rows(resource).access)
@@ -103,6 +127,13 @@ class TestRows:
         assert rows(encounter) == set()
         assert rows(observation) == set()
 
+    def test_a_consent_with_rules_marks_its_patient_once(self) -> None:
+        assert rows(CONSENT) == {("rule", "p1", "Consent", "c1")}
+
+    def test_a_consent_that_governs_nothing_marks_no_one(self) -> None:
+        assert rows({**CONSENT, "status": "inactive"}) == set()
+        assert rows({**CONSENT, "scope": {"text": "research"}}) == set()
+
     def test_the_summarized_kinds_are_the_roles_kinds_but_encounters(self) -> None:
         roles = set(TREATMENT_LINKS) | set(PAYMENT_LINKS)
         assert roles >= SUMMARIZED
@@ -144,6 +175,16 @@ class TestStore:
         write(engine, CARE_TEAM, method=Method.DELETE)
         assert {r[0] for r in stored(engine)} == {"Patient"}
 
+    def test_a_consent_keeps_its_marker_while_it_governs(self, engine: Engine) -> None:
+        marker = ("Consent", "rule", "p1", "Consent", "c1")
+        write(engine, PATIENT, CONSENT)
+        assert marker in stored(engine)
+        write(engine, {**CONSENT, "status": "inactive"})
+        assert marker not in stored(engine)
+        write(engine, CONSENT)
+        write(engine, CONSENT, method=Method.DELETE)
+        assert {r[0] for r in stored(engine)} == {"Patient"}
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -162,6 +203,22 @@ def test_migration_0008_fills_the_rows_writes_would_have(fresh_url: str) -> None
     written = stored(engine)
     assert len(written) == 7
     downgrade(engine, "0007")
+    upgrade(engine)
+    assert stored(engine) == written
+    engine.dispose()
+
+
+def test_migration_0009_fills_the_markers_writes_would_have(fresh_url: str) -> None:
+    engine = create_db_engine(fresh_url)
+    upgrade(engine)
+    write(engine, PATIENT, CONSENT, {**CONSENT, "id": "c2", "patient": {"reference": "Patient/p2"}})
+    written = stored(engine)
+    assert [r for r in written if r[0] == "Consent"] == [
+        ("Consent", "rule", "p1", "Consent", "c1"),
+        ("Consent", "rule", "p2", "Consent", "c2"),
+    ]
+    downgrade(engine, "0008")
+    assert [r for r in stored(engine) if r[0] == "Consent"] == []
     upgrade(engine)
     assert stored(engine) == written
     engine.dispose()

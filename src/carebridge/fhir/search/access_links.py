@@ -12,11 +12,16 @@ The rows are computed from the resource's own reference rows, read through the s
 codes as the SQL and Python decisions use (derived.py: a CareTeam's `patient` is its `subject`
 rows that reference a Patient), so a summary row exists exactly when the join it replaces would
 find the pair.
+
+A Consent with rules (consent_rules.py) writes one more row per patient it governs, a *rules
+marker*: `("rule", patient id, "Consent", its id)` with the Consent's type. The per-row policy
+then learns from the same lookup whether the patient has Consent rules and whether one of the
+user's actors is linked (policy_sql.py `_summary`), and most candidates are decided by it alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 
 from carebridge.fhir.guard import Relationship
@@ -34,6 +39,7 @@ CARE_LINKS = (
 )
 PAYMENT_LINKS = (Relationship("Coverage", "beneficiary", "payor"),)
 SUMMARIZED = frozenset((*CARE_LINKS, *PAYMENT_LINKS))
+RULES_MARKER = ("Consent", "rule")  # (type, param) of the marker rows of a Consent with rules
 
 
 @cache
@@ -77,3 +83,8 @@ def access_rows(
         ]
         rows.extend((actor_param, p, t, i) for p in patients for t, i in actors)
     return list(dict.fromkeys(rows))
+
+
+def rules_markers(res_id: str | None, patients: Iterable[str]) -> list[AccessRow]:
+    """The marker rows of a Consent `res_id` whose rules govern `patients` (one, in R4)."""
+    return [(RULES_MARKER[1], p, RULES_MARKER[0], res_id or "") for p in dict.fromkeys(patients)]

@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from carebridge.fhir.search.access_links import AccessRow, access_rows
+from carebridge.fhir.search.access_links import AccessRow, access_rows, rules_markers
 from carebridge.fhir.search.consent_rules import ConsentRow, consent_rows
 from carebridge.fhir.search.dates import HIGH, LOW, InvalidDateError, date_range
 from carebridge.fhir.search.derived import (
@@ -75,6 +75,8 @@ def index_rows(resource: dict[str, Any]) -> IndexRows:
         rows.consent = consent_rows(resource, registry().resource_types)
     _dedupe(rows)
     rows.access = access_rows(resource["resourceType"], resource.get("id"), rows.reference)
+    if rows.consent:
+        rows.access += rules_markers(resource.get("id"), (row[0] for row in rows.consent))
     return rows
 
 

@@ -31,7 +31,7 @@ INDEXED_TYPES = frozenset({"token", "string", "date", "reference", "quantity", "
 #   declared type is its target type when its string names none; migration 0006.
 # 5 (2026-12): each patient's links to actors kept beside the index (search_access,
 #   search/access_links.py, ADR 0015); migration 0008 fills them.
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ see. Where the rows are few, the store decides the same rules per patient instea
                       else the deployment default (opt-out: permit, opt-in: deny)
 
 The deciding rule is the deepest matching provision of the most recent Consent
-(consent_rules.py); on a tie, deny wins. A patient without Consent rules (most patients) is
-decided by `linked(P) and default`; the links of the kinds that are few per patient are one
-lookup in the patient's summary rows (search_access, access_links.py, ADR 0015).
+(consent_rules.py); on a tie, deny wins. One lookup in the patient's summary rows
+(search_access, access_links.py, ADR 0015) says whether the kinds of link that are few per
+patient relate them to the user and whether they have Consent rules: a related patient without
+rules (most patients) is decided by it and the default alone.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     exists,
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -46,8 +49,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal, iterate
 
-from carebridge.fhir.guard import PatientPolicy, Relationship
-from carebridge.fhir.search.access_links import SUMMARIZED
+from carebridge.fhir.guard import PatientPolicy
+from carebridge.fhir.search.access_links import RULES_MARKER, SUMMARIZED
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.inline import inline, inline_all
 from carebridge.fhir.search.json_list import InJsonList
@@ -76,6 +79,7 @@ def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement
         policy.override,
         policy.hidden_types,
         bool(policy.actors),
+        policy.default_permit,
         types,
     )
     return KeyedCondition(shape, _build(policy, types, resource))
@@ -89,8 +93,8 @@ class KeyedCondition(ColumnElement[bool]):
     form in its cache: for a policy condition (a few hundred elements) that walk cost about
     0.35 ms per statement, more than the database's work on a small search. The SQL text of a
     policy condition is a function of its `shape` (the relationships, override, hidden types,
-    whether there are actors, the types searched); the rest (the actors, purpose, time,
-    default) travels in bound parameters, the same ones in the same order for every condition
+    whether there are actors, the default, the types searched); the rest (the actors,
+    purpose, time) travels in bound parameters, the same ones in the same order for every condition
     of a shape. The key is the shape plus those parameters, which SQLAlchemy then takes the
     values of for each execution: users whose policies share a shape share the compiled
     statement (and PostgreSQL's prepared statement), each with their own values. Only for
@@ -151,53 +155,67 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
 def _allowed(
     policy: PatientPolicy, patient: ColumnElement[str], res_type: ColumnElement[str]
 ) -> ColumnElement[bool]:
-    """A patient without Consent rules (most) is decided by their links and the default alone;
-    only a patient with rules needs the named permits and the deciding rule."""
+    """Decided by what the patient's summary rows say (`_summary`): linked without Consent
+    rules (most patients of a user), the default decides; linked with rules, the deciding
+    rule; rules without a summary link, a named permit or another kind of link, then the
+    deciding rule; neither, another kind of link and the default. A simple CASE on one lookup:
+    the database evaluates the lookup once, then only the branch it selects, and each branch
+    orders its lookups from the cheapest (a nested CASE, since inside a CASE result SQLite
+    evaluates both sides of an AND or OR)."""
     if policy.override:
         return true()
-    linked = _linked(policy, patient)
-    ruled = and_(or_(linked, _named_permit(policy, patient)), _consented(policy, patient, res_type))
-    has_rules = _has_rules(patient)
-    # Not a CASE: SQLite evaluates both sides of an OR inside a CASE's result, while in a
-    # WHERE clause's boolean context it stops at the first that holds.
-    if not policy.default_permit:
-        return and_(has_rules, ruled)
-    return or_(and_(~has_rules, linked), and_(has_rules, ruled))
+    others = _linked_by_others(policy, patient)
+    consented = _consented(policy, patient, res_type)
+    ruled_unlinked = case(
+        (~consented, false()),
+        (_named_permit(policy, patient), true()),
+        else_=others,
+    )
+    default = true() if policy.default_permit else false()
+    return case(
+        {_LINKED: default, _LINKED | _RULED: consented, _RULED: ruled_unlinked},
+        value=_summary(policy, patient),
+        else_=others if policy.default_permit else false(),
+    )
 
 
-def _linked(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
-    """A relationship resource links the patient to one of the actors: the kinds summarized per
-    patient (access_links.py) in one lookup, then each other kind (Encounter) by its own join,
-    in the order of the policy's relationships, each an EXISTS so the database stops at the
-    first that holds."""
+_LINKED, _RULED = 1, 2  # the flags `_summary` adds up
+
+
+def _summary(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[int]:
+    """One lookup in the patient's summary rows (search_access, access_links.py): `_LINKED`
+    when a row links them through a relationship of the policy's kinds to one of the actors,
+    plus `_RULED` when a rules marker says they have Consent rules (in force or not: without
+    any, no rule can decide); NULL when neither."""
+    link = search_access.alias("access_summary")
+    marker = link.c.res_type == inline(RULES_MARKER[0])
+    rows = and_(marker, link.c.param == inline(RULES_MARKER[1]))
     summarized = [r for r in policy.relationships if r in SUMMARIZED]
+    if summarized:
+        rows = or_(
+            rows,
+            and_(of_kinds(link, summarized), _is_actor(policy, link.c.actor_type, link.c.actor_id)),
+        )
+    ruled = func.max(case((marker, literal_column(str(_RULED))), else_=literal_column("0")))
+    linked = func.max(case((marker, literal_column("0")), else_=literal_column(str(_LINKED))))
+    return (
+        select(ruled + linked)
+        .where(link.c.patient_id == patient, rows)
+        .correlate_except(link)
+        .scalar_subquery()
+    )
+
+
+def _linked_by_others(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
+    """A relationship resource of a kind not summarized per patient (Encounter) links the
+    patient to one of the actors: one EXISTS per kind, in the order of the policy's
+    relationships, so the database stops at the first that holds."""
     others = [r for r in policy.relationships if r not in SUMMARIZED]
-    checks = [_summary_link(summarized, policy, patient)] if summarized else []
-    for (res_type, patient_param), actor_params in link_sources(others).items():
-        checks.append(_linked_by(res_type, patient_param, actor_params, policy, patient))
+    checks = [
+        _linked_by(res_type, patient_param, actor_params, policy, patient)
+        for (res_type, patient_param), actor_params in link_sources(others).items()
+    ]
     return or_(*checks) if checks else false()
-
-
-def _summary_link(
-    links: list[Relationship], policy: PatientPolicy, patient: ColumnElement[str]
-) -> ColumnElement[bool]:
-    """One of the patient's summary rows is a link of the policy's kinds to one of the actors."""
-    link = search_access.alias("access_link")
-    return exists().where(
-        link.c.patient_id == patient,
-        of_kinds(link, links),
-        _is_actor(policy, link.c.actor_type, link.c.actor_id),
-    )
-
-
-def _has_rules(patient: ColumnElement[str]) -> ColumnElement[bool]:
-    """The patient has Consent rules (in force or not: without any, no rule can decide)."""
-    rule = search_consent.alias("any_rule")
-    return exists().where(
-        rule.c.res_type == inline("Consent"),
-        rule.c.param == inline("rule"),
-        rule.c.patient_id == patient,
-    )
 
 
 def _named_permit(policy: PatientPolicy, patient: ColumnElement[str]) -> ColumnElement[bool]:
