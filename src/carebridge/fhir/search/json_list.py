@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement
+from sqlalchemy import JSON, Boolean, ColumnElement
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -69,3 +69,30 @@ def _sqlite(element: InJsonList, compiler: SQLCompiler, **kw: Any) -> str:
     expr = compiler.process(element.expr, **kw)
     values = compiler.process(element.values, **kw)
     return f"({expr} IN (SELECT value FROM json_each({values})))"
+
+
+class JsonRows(ColumnElement[Any]):
+    """An aggregate: the rows of `columns` as one JSON array of arrays (`[]` for none), in no
+    particular order. SQLite: `json_group_array(json_array(...))`
+    (https://www.sqlite.org/json1.html#jgrouparray); PostgreSQL: `json_agg(json_build_array(...))`
+    (https://www.postgresql.org/docs/current/functions-aggregate.html), which gives NULL for
+    no rows, hence the `coalesce`. Datetimes come out as each database writes them as text."""
+
+    inherit_cache = True
+    type = JSON()
+    _traverse_internals = [("columns", InternalTraversal.dp_clauseelement_list)]
+
+    def __init__(self, *columns: ColumnElement[Any]) -> None:
+        self.columns = list(columns)
+
+
+@compiles(JsonRows, "postgresql")
+def _postgresql_rows(element: JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    items = ", ".join(compiler.process(c, **kw) for c in element.columns)
+    return f"coalesce(json_agg(json_build_array({items})), CAST('[]' AS JSON))"
+
+
+@compiles(JsonRows)
+def _sqlite_rows(element: JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    items = ", ".join(compiler.process(c, **kw) for c in element.columns)
+    return f"json_group_array(json_array({items}))"
