@@ -68,8 +68,86 @@ class TestDirectory:
         before = snapshot(engine)
         again = ingest_service.ingest_directory(engine, population, options=OPTIONS)
         assert snapshot(engine) == before
-        assert {version for version, _ in before.values()} == {1}
+        # A visit's Encounter is written again when a later batch brings another of its claims.
+        assert {v for (t, _), (v, _) in before.items() if t != "Encounter"} == {1}
         assert {outcome for r in again for _, outcome in r.outcomes} == {"unchanged"}
+
+
+ER_FACILITY = {
+    **CLAIM,
+    "claim_id": "CLM20",
+    "bill_type": "0131",
+    "place_of_service": "23",
+    "service_date": "2025-05-02",
+    "discharge_date": "",
+    "discharge_status": "",
+    "diagnosis_1": "J06.9",
+    "diagnosis_2": "",
+    "procedure_code": "99284",
+    "revenue_code": "0450",
+}
+ER_PHYSICIAN = {
+    **ER_FACILITY,
+    "claim_id": "CLM21",
+    "claim_type": "professional",
+    "bill_type": "",
+    "provider_npi": "1245319599",
+    "diagnosis_1": "J06.9",
+    "diagnosis_2": "R50.9",
+    "revenue_code": "",
+}
+OFFICE = {**ER_PHYSICIAN, "claim_id": "CLM22", "place_of_service": "11", "procedure_code": "99213"}
+
+
+class TestVisits:
+    """The facility and physician claims of one ER visit share its Encounter, whatever their
+    order and batches; an office claim the same day keeps its own."""
+
+    @pytest.mark.parametrize("order", ["facility-first", "physician-first"])
+    @pytest.mark.parametrize("batch_size", [1, 50])
+    def test_one_encounter_per_visit(
+        self, engine: Engine, tmp_path: Path, order: str, batch_size: int
+    ) -> None:
+        visit = (
+            [ER_FACILITY, ER_PHYSICIAN]
+            if order == "facility-first"
+            else [ER_PHYSICIAN, ER_FACILITY]
+        )
+        path = claims(tmp_path / "claims.csv", *visit, OFFICE)
+        options = replace(OPTIONS, batch_size=batch_size)
+        ingest_service.ingest_feed(engine, "claims", path, options=options)
+        encounters = {e["class"]["code"]: e for e in contents(engine, "Encounter")}
+        assert sorted(encounters) == ["AMB", "EMER"]
+        er = encounters["EMER"]
+        assert [i["value"] for i in er["identifier"]] == ["SYN04-CLM20", "SYN04-CLM21"]
+        assert er["period"] == {"start": "2025-05-02", "end": "2025-05-02"}
+        assert er["serviceProvider"]["identifier"]["value"] == CLAIM["provider_npi"]
+        assert [p["individual"]["identifier"]["value"] for p in er["participant"]] == ["1245319599"]
+        assert len(er["diagnosis"]) == 3  # J06.9 on both claims, R50.9 on the physician's
+        conditions = {c["id"]: c for c in contents(engine, "Condition")}
+        cited = {d["condition"]["reference"].split("/")[1] for d in er["diagnosis"]}
+        assert cited <= conditions.keys()
+        benefits = contents(engine, "ExplanationOfBenefit")
+        visit_eobs = [
+            b
+            for b in benefits
+            if b["item"][0]["encounter"][0]["reference"] == f"Encounter/{er['id']}"
+        ]
+        assert len(visit_eobs) == 2
+        before = snapshot(engine)
+        ingest_service.ingest_feed(engine, "claims", path, options=replace(options, resume=False))
+        assert snapshot(engine) == before
+
+    def test_the_visit_is_the_same_whatever_the_order(self, engine: Engine, tmp_path: Path) -> None:
+        stored = []
+        for visit in ([ER_FACILITY, ER_PHYSICIAN], [ER_PHYSICIAN, ER_FACILITY]):
+            wipe(engine)
+            path = claims(tmp_path / "claims.csv", *visit)
+            ingest_service.ingest_feed(
+                engine, "claims", path, options=replace(OPTIONS, batch_size=1)
+            )
+            stored.append({k: c for k, (_, c) in snapshot(engine).items()})
+        assert stored[0] == stored[1]
 
 
 class TestDeadLetters:

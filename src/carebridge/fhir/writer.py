@@ -35,10 +35,10 @@ _CHUNK = 500
 
 def same_content(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     """Equal apart from the server-managed meta.versionId and meta.lastUpdated."""
-    return _without_server_meta(a) == _without_server_meta(b)
+    return without_server_meta(a) == without_server_meta(b)
 
 
-def _without_server_meta(content: dict[str, Any] | None) -> dict[str, Any] | None:
+def without_server_meta(content: dict[str, Any] | None) -> dict[str, Any] | None:
     if content is None or "meta" not in content:
         return content
     meta = {k: v for k, v in content["meta"].items() if k not in ("versionId", "lastUpdated")}

@@ -24,12 +24,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+import orjson
+from sqlalchemy import Connection, Engine
 
 from carebridge.fhir.bulk_indexes import deferred_indexes, worth_deferring
-from carebridge.fhir.records import WriteOp, WriteResult
+from carebridge.fhir.records import Method, WriteOp, WriteResult
 from carebridge.fhir.store import FhirStore
+from carebridge.fhir.writer import existing_rows, without_server_meta
 from carebridge.ingest.linking import IndexWrites, PatientLinker
 from carebridge.ingest.preparation import (
     Assignment,
@@ -173,12 +176,13 @@ class _CsvRun:
     ) -> None:
         prepared = from_wire(future.result())
         stored = [(row, a) for row, a in zip(prepared, assignments, strict=True) if not row.error]
-        ops, shared = self._ops(row for row, _ in stored)
+        ops, shared, merged = self._ops(row for row, _ in stored)
         letters = _dead_letters(chunk, prepared)
         writes = self.linker.take(_first_lines(stored))
         totals = self._advance(chunk, len(letters))
         now = utc_now()
         with self.engine.begin() as conn:
+            ops = self._merged_with_stored(conn, ops, merged)
             results = FhirStore(conn).write_many(ops, now=now)
             self._save(IngestRepository(conn), letters, writes, totals)
         self.totals = totals
@@ -189,10 +193,15 @@ class _CsvRun:
         if self.progress:
             self.progress(len(chunk))
 
-    def _ops(self, rows: Iterable[PreparedRow]) -> tuple[list[WriteOp], set[tuple[str, str]]]:
-        """Write operations of a batch: shared resources once per run, facts last-one-wins."""
+    def _ops(
+        self, rows: Iterable[PreparedRow]
+    ) -> tuple[list[WriteOp], set[tuple[str, str]], set[tuple[str, str]]]:
+        """Write operations of a batch: shared resources once per run, resources that several
+        rows describe merged (the source's `merge_rules`), other facts last-one-wins. Also the
+        keys of the shared and of the merged resources."""
         ops: dict[tuple[str, str], WriteOp] = {}
         shared: set[tuple[str, str]] = set()
+        merged: set[tuple[str, str]] = set()
         for row in rows:
             for resource in row.resources:
                 key = (resource.op.res_type, resource.op.res_id)
@@ -200,8 +209,32 @@ class _CsvRun:
                     if key in self.written or key in ops:
                         continue
                     shared.add(key)
+                if resource.merged:
+                    merged.add(key)
+                    if key in ops:
+                        ops[key] = self._merge(ops[key], _content(resource.op))
+                        continue
                 ops[key] = resource.op
-        return list(ops.values()), shared
+        return list(ops.values()), shared, merged
+
+    def _merge(self, op: WriteOp, content: dict[str, Any]) -> WriteOp:
+        combined = self.source.merge_rules[op.res_type](_content(op), content)
+        return WriteOp(Method.PUT, op.res_type, op.res_id, combined)
+
+    def _merged_with_stored(
+        self, conn: Connection, ops: list[WriteOp], merged: set[tuple[str, str]]
+    ) -> list[WriteOp]:
+        """`ops`, those of `merged` resources combined with their stored current version."""
+        if not merged:
+            return ops
+        stored = existing_rows(conn, merged)
+        combined = []
+        for op in ops:
+            found = stored.get((op.res_type, op.res_id))
+            if found is not None and found.content is not None and not found.deleted:
+                op = self._merge(op, without_server_meta(found.content) or {})
+            combined.append(op)
+        return combined
 
     def _save(
         self,
@@ -276,6 +309,12 @@ def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _content(op: WriteOp) -> dict[str, Any]:
+    """A prepared operation's resource without the server's meta (it may be serialized)."""
+    content = op.content if op.content is not None else orjson.loads(op.encoded or b"{}")
+    return without_server_meta(content) or {}
 
 
 def _first_lines(stored: list[tuple[PreparedRow, Assignment | None]]) -> dict[str, int]:

@@ -36,6 +36,7 @@ class Assignment:
 class PreparedResource:
     op: WriteOp
     shared: bool
+    merged: bool = False  # `MappedResource.merged`
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class RowPreparer:
 
     def _prepared(self, mapped: MappedResource, stamp: datetime) -> PreparedResource:
         op = WriteOp(Method.PUT, mapped.res_type, mapped.res_id, mapped.build())
-        return PreparedResource(serialized_create(op, stamp, packed=self.packed), mapped.shared)
+        prepared = serialized_create(op, stamp, packed=self.packed)
+        return PreparedResource(prepared, mapped.shared, mapped.merged)
 
     def _map(self, fields: tuple[str, ...], assignment: Assignment | None) -> list[MappedResource]:
         if len(fields) != len(self.columns):
@@ -108,7 +110,15 @@ def to_wire(rows: Sequence[PreparedRow]) -> Wire:
             row.line,
             row.error,
             tuple(
-                (r.op.res_type, r.op.res_id, r.shared, r.op.encoded, r.op.index, r.op.packed)
+                (
+                    r.op.res_type,
+                    r.op.res_id,
+                    r.shared,
+                    r.merged,
+                    r.op.encoded,
+                    r.op.index,
+                    r.op.packed,
+                )
                 for r in row.resources
             ),
         )
@@ -125,8 +135,9 @@ def from_wire(wire: Wire) -> list[PreparedRow]:
                 PreparedResource(
                     WriteOp(Method.PUT, t, i, None, None, None, index, encoded, stamp, packed),
                     shared,
+                    merged,
                 )
-                for t, i, shared, encoded, index, packed in resources
+                for t, i, shared, merged, encoded, index, packed in resources
             ),
             error,
         )

@@ -75,6 +75,7 @@ class MappedResource:
     res_id: str
     build: Callable[[], dict[str, Any]]
     shared: bool = False
+    merged: bool = False  # other rows describe it too: the writer merges (source `merge_rules`)
 
     @property
     def key(self) -> tuple[str, str]:

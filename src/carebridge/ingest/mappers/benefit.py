@@ -80,7 +80,7 @@ def explanation_of_benefit(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
         "outcome": "complete",
         "insurance": [{"focal": True, "coverage": claim.coverage_ref}],
         "diagnosis": [_diagnosis(position, code) for position, code in claim.diagnoses],
-        "item": [_item(claim)],
+        "item": [_item(claim, patient_id)],
         "total": [
             _total("submitted", "Submitted Amount", claim.billed),
             _total("benefit", "Benefit Amount", claim.paid),
@@ -138,13 +138,13 @@ def _diagnosis(position: int, code: str) -> dict[str, Any]:
     }
 
 
-def _item(claim: ClaimLine) -> dict[str, Any]:
+def _item(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
     item: dict[str, Any] = {
         "sequence": 1,
         "diagnosisSequence": [position for position, _ in claim.diagnoses],
         "productOrService": _product(claim.procedure_code),
         "locationCodeableConcept": concept(POS, claim.place.code, claim.place.display),
-        "encounter": [claim.encounter_ref],
+        "encounter": [claim.encounter_ref(patient_id)],
     }
     if claim.revenue_code:
         item["revenue"] = concept(NUBC_REVENUE, claim.revenue_code)

@@ -6,7 +6,8 @@ Resources per row, each with its key (ids are UUIDv5 of it) and the guidance fol
 - Patient, payer member id (CMS-1500 1a), only when the matching rule created it: US Core Patient.
 - Organization, payer id: US Core Organization, organization-type `pay`.
 - Coverage, payer id + member id: US Core Coverage (memberid v2-0203 MB, subscriberId, payor).
-- Encounter, payer id + claim id: US Core Encounter, class from the CMS place of service.
+- Encounter, patient + class + start date for an ER visit or a stay, else payer id + claim id: US
+  Core Encounter, class from the CMS place of service.
 - Condition, claim + diagnosis position: US Core Condition Encounter Diagnosis, ICD-10-CM.
 - ExplanationOfBenefit, payer id + claim id: CARIN BB (`benefit.py`).
 
@@ -14,10 +15,10 @@ Encounter (R4 encounter.html): `class` from the place of service (23 EMER, 21 IM
 and 81 AMB, see `terminology.PLACES_OF_SERVICE`), `type` = the CMS place-of-service code, `period` =
 service (admission) date to discharge date (the service date for single-day claims),
 `hospitalization.dischargeDisposition` = UB-04 FL17, `diagnosis` = the claim's ICD-10-CM codes in
-billing order (`diagnosis-role` billing, rank = position). Claims carry no encounter id, so each
-claim gives its own Encounter: the facility and the physician claims of one ER visit are two
-Encounters (docs/ingest.md, limitations). Providers are referenced by NPI (R4 references.html,
-logical references), since a claim names them by NPI only.
+billing order (`diagnosis-role` billing, rank = position). Claims carry no encounter id: the
+facility and physician claims of one ER visit or stay share the visit's Encounter, each adding
+what it knows (`visits.py`); an office or lab claim has its own. Providers are referenced by
+NPI (R4 references.html, logical references), since a claim names them by NPI only.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from carebridge.ingest.mappers.terminology import (
     class_coding,
     concept,
 )
+from carebridge.ingest.mappers.visits import is_visit_class, visit_encounter_id
 from carebridge.ingest.records import Identifier, MappedResource, RowError, SourcePatient
 
 ICD10CM_CODE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
@@ -100,8 +102,12 @@ class ClaimLine:
     def coverage_id(self) -> str:
         return resource_id("Coverage", self.payer_id, self.member.system, self.member.value)
 
-    @cached_property
-    def encounter_id(self) -> str:
+    def encounter_id(self, patient_id: str) -> str:
+        """The visit's Encounter for a facility-billed class (shared by its claims: visits.py),
+        else the claim's own."""
+        kind = self.place.encounter_class
+        if is_visit_class(kind):
+            return visit_encounter_id(patient_id, kind, self.service_date)
         return resource_id("Encounter", identity.CLAIM, self.key)
 
     @property
@@ -112,9 +118,8 @@ class ClaimLine:
     def coverage_ref(self) -> dict[str, str]:
         return reference("Coverage", self.coverage_id)
 
-    @property
-    def encounter_ref(self) -> dict[str, str]:
-        return reference("Encounter", self.encounter_id)
+    def encounter_ref(self, patient_id: str) -> dict[str, str]:
+        return reference("Encounter", self.encounter_id(patient_id))
 
     def condition_id(self, position: int) -> str:
         return resource_id("Condition", identity.CLAIM, self.key, str(position))
@@ -192,7 +197,12 @@ def claim_resources(row: Row, patient_id: str, owns_patient: bool) -> list[Mappe
     resources = [
         MappedResource("Organization", claim.payer_org_id, partial(payer, claim), True),
         MappedResource("Coverage", claim.coverage_id, partial(coverage, claim, patient_id), True),
-        MappedResource("Encounter", claim.encounter_id, partial(encounter, claim, patient_id)),
+        MappedResource(
+            "Encounter",
+            claim.encounter_id(patient_id),
+            partial(encounter, claim, patient_id),
+            merged=is_visit_class(claim.place.encounter_class),
+        ),
         *(
             MappedResource(
                 "Condition",
@@ -240,7 +250,7 @@ def coverage(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
 def encounter(claim: ClaimLine, patient_id: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
-        "id": claim.encounter_id,
+        "id": claim.encounter_id(patient_id),
         "identifier": [{"system": identity.CLAIM, "value": claim.key}],
         "status": "finished",
         "class": class_coding(claim.place.encounter_class),
@@ -273,6 +283,6 @@ def condition(claim: ClaimLine, patient_id: str, position: int, code: str) -> di
         "category": [concept(CONDITION_CATEGORY, "encounter-diagnosis", "Encounter Diagnosis")],
         "code": concept(ICD10CM, code),
         "subject": reference("Patient", patient_id),
-        "encounter": claim.encounter_ref,
+        "encounter": claim.encounter_ref(patient_id),
         "recordedDate": claim.service_date,
     }

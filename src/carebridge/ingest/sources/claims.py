@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from carebridge.ingest.feeds import CLAIMS
 from carebridge.ingest.mappers.claims import claim_patient, claim_resources
+from carebridge.ingest.mappers.visits import merge_encounters
 from carebridge.ingest.sources.delimited import CsvSource
 
 SOURCE = CsvSource(
@@ -17,4 +18,5 @@ SOURCE = CsvSource(
         "patient_birth_date",
         "patient_sex",
     ),
+    merge_rules={"Encounter": merge_encounters},
 )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from carebridge.ingest.feeds import Feed
 from carebridge.ingest.records import MappedResource, SourcePatient
@@ -22,6 +22,7 @@ from carebridge.kit.errors import InvalidRequestError
 
 RawRow = tuple[int, tuple[str, ...]]  # (source line number, fields)
 MapRow = Callable[[Mapping[str, str], str, bool], list[MappedResource]]
+Merge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class CsvSource:
     patient_of: Callable[[Mapping[str, str]], SourcePatient]
     map_row: MapRow
     identity_columns: tuple[str, ...]  # the columns `patient_of` reads
+    # How the writer combines a resource that several rows describe (`MappedResource.merged`)
+    # with what another row or the store already holds, by resource type.
+    merge_rules: Mapping[str, Merge] = field(default_factory=dict)
 
     @property
     def identity_positions(self) -> tuple[int, ...]:
