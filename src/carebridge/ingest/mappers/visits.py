@@ -83,4 +83,3 @@ def _widest(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
 
 def _diagnosis_order(diagnosis: dict[str, Any]) -> tuple[int, bytes]:
     return int(diagnosis.get("rank") or 0), _canonical(diagnosis)
-
