@@ -19,10 +19,10 @@ def _provider(value: str, kind: str) -> dict[str, Any]:
 
 
 encounters = st.builds(
-    lambda claims, start, end, diagnoses, facility, physicians, disposition: {
+    lambda claims, start, end, diagnoses, facility, physicians, disposition, status: {
         "resourceType": "Encounter",
         "id": "visit",
-        "status": "finished",
+        "status": status,
         "class": {"code": "EMER"},
         "subject": {"reference": "Patient/p"},
         "identifier": [{"system": "claim", "value": c} for c in claims],
@@ -50,6 +50,7 @@ encounters = st.builds(
     facility=st.sampled_from([None, "111", "222"]),
     physicians=st.lists(st.sampled_from(["333", "444"]), unique=True),
     disposition=st.sampled_from([None, "01", "03"]),
+    status=st.sampled_from(["finished", "entered-in-error"]),  # e.g. a stored one edited since
 )
 
 

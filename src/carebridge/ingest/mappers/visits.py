@@ -40,8 +40,10 @@ def visit_encounter_id(patient_id: str, encounter_class: str, start: str) -> str
 
 
 def merge_encounters(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """One Encounter from two descriptions of the same visit (same id, patient, class, start)."""
-    merged = {**a, **b}
+    """One Encounter from two descriptions of the same visit (same id, patient, class, start).
+    An element only one has is kept; one both have and that is not a list or the period is
+    the smaller of the two (by canonical JSON) when they differ."""
+    merged = {key: _smallest(a.get(key), b.get(key)) for key in a.keys() | b.keys()}
     merged["identifier"] = _union(a.get("identifier"), b.get("identifier"))
     merged["type"] = _union(a.get("type"), b.get("type"))
     merged["period"] = _widest(a.get("period") or {}, b.get("period") or {})
@@ -52,7 +54,7 @@ def merge_encounters(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     for field in ("serviceProvider", "hospitalization"):
         if a.get(field) or b.get(field):
             merged[field] = _smallest(a.get(field), b.get(field))
-    return {k: v for k, v in merged.items() if v not in (None, [])}
+    return {k: v for k, v in merged.items() if v not in (None, [], {})}
 
 
 def _canonical(value: Any) -> bytes:
@@ -66,8 +68,8 @@ def _union(a: Iterable[Any] | None, b: Iterable[Any] | None) -> list[Any]:
 
 
 def _smallest(a: Any, b: Any) -> Any:
-    present = [v for v in (a, b) if v]
-    return min(present, key=_canonical)
+    present = [v for v in (a, b) if v is not None]
+    return min(present, key=_canonical) if present else None
 
 
 def _widest(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
