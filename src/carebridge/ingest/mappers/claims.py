@@ -102,12 +102,15 @@ class ClaimLine:
     def coverage_id(self) -> str:
         return resource_id("Coverage", self.payer_id, self.member.system, self.member.value)
 
+    @property
+    def shares_encounter(self) -> bool:
+        """Whether the claim bills a visit other claims bill too (visits.py)."""
+        return is_visit_class(self.place.encounter_class)
+
     def encounter_id(self, patient_id: str) -> str:
-        """The visit's Encounter for a facility-billed class (shared by its claims: visits.py),
-        else the claim's own."""
-        kind = self.place.encounter_class
-        if is_visit_class(kind):
-            return visit_encounter_id(patient_id, kind, self.service_date)
+        """The visit's Encounter when `shares_encounter`, else the claim's own."""
+        if self.shares_encounter:
+            return visit_encounter_id(patient_id, self.place.encounter_class, self.service_date)
         return resource_id("Encounter", identity.CLAIM, self.key)
 
     @property
@@ -201,7 +204,7 @@ def claim_resources(row: Row, patient_id: str, owns_patient: bool) -> list[Mappe
             "Encounter",
             claim.encounter_id(patient_id),
             partial(encounter, claim, patient_id),
-            merged=is_visit_class(claim.place.encounter_class),
+            merged=claim.shares_encounter,
         ),
         *(
             MappedResource(

@@ -44,17 +44,14 @@ def merge_encounters(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     An element only one has is kept; one both have and that is not a list or the period is
     the smaller of the two (by canonical JSON) when they differ."""
     merged = {key: _smallest(a.get(key), b.get(key)) for key in a.keys() | b.keys()}
-    merged["identifier"] = _union(a.get("identifier"), b.get("identifier"))
-    merged["type"] = _union(a.get("type"), b.get("type"))
+    for field in _LISTS:
+        merged[field] = _union(a.get(field), b.get(field))
+    merged["diagnosis"].sort(key=_diagnosis_order)
     merged["period"] = _widest(a.get("period") or {}, b.get("period") or {})
-    diagnoses = _union(a.get("diagnosis"), b.get("diagnosis"))
-    merged["diagnosis"] = sorted(diagnoses, key=_diagnosis_order)
-    if a.get("participant") or b.get("participant"):
-        merged["participant"] = _union(a.get("participant"), b.get("participant"))
-    for field in ("serviceProvider", "hospitalization"):
-        if a.get(field) or b.get(field):
-            merged[field] = _smallest(a.get(field), b.get(field))
     return {k: v for k, v in merged.items() if v not in (None, [], {})}
+
+
+_LISTS = ("identifier", "type", "diagnosis", "participant")  # merged as unions
 
 
 def _canonical(value: Any) -> bytes:
