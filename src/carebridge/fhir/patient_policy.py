@@ -199,7 +199,10 @@ def _in_deciding_order(facts: list[list[Any]]) -> list[list[Any]]:
     """`facts` (`READ_FACT_COLUMNS`) in the order of `patient_facts_statement`: by kind, rules
     most recently recorded first (datetimes as one database writes them as text, so they sort
     as text), deepest provision first, deny before permit. Sorted key by key, least
-    significant first (Python's sort is stable, also in reverse)."""
+    significant first (Python's sort is stable, also in reverse). Only rules have an order:
+    facts with at most one rule are returned as they are."""
+    if sum(1 for f in facts if int(f[0]) == RULE) < 2:
+        return facts
     ordered = sorted(facts, key=lambda f: (-(f[8] or 0), f[2] or ""))
     ordered.sort(key=lambda f: f[7] or "", reverse=True)
     ordered.sort(key=lambda f: int(f[0]))
@@ -212,6 +215,8 @@ def _first_links(
     """For each of the `unrelated` patients it finds, the first of the user's actors that a
     resource referencing them links them to, kind of resource by kind, until none is left."""
     found: list[tuple[str, tuple[str, str]]] = []
+    if not unrelated:  # the usual case: not even the statements are looked up
+        return found
     left = set(unrelated)
     for kind in range(len(patient_links_statements(policy.relationships))):
         if not left:

@@ -254,8 +254,8 @@ class FhirStore:
         compiled = compile_query(query, self.base_url, scope)
         if scope.policy is None or KEYED_UP_TO < 0 or not _patient_data(query.resource_types):
             return compiled
-        keys = self.conn.execute(keys_statement(compiled, KEYED_UP_TO + 1)).scalars().all()
-        return compiled if len(keys) > KEYED_UP_TO else only_rows(compiled, keys)
+        count, keys = self.conn.execute(keys_statement(compiled, KEYED_UP_TO + 1)).one()
+        return compiled if count > KEYED_UP_TO else only_rows(compiled, keys, count)
 
     def _search_scope(self, query: SearchQuery) -> AccessScope:
         """The scope for `query`. A search pinned to one patient (`patient=X`, the pharmacist's

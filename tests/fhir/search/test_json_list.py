@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import Engine, String, bindparam, insert, select
+from sqlalchemy import Engine, String, bindparam, func, insert, select
 from sqlalchemy.dialects import sqlite
 
-from carebridge.fhir.search.json_list import InJsonList
+from carebridge.fhir.search.json_list import InJsonList, JsonKeys
 from carebridge.fhir.tables import resource
 from carebridge.kit.clock import utc_now
 
@@ -59,3 +59,28 @@ def test_sqlite_gets_a_plain_comparison_an_index_can_serve() -> None:
     text = str(statement.compile(dialect=sqlite.dialect()))
     assert "= 1" not in text
     assert "IN (SELECT value FROM json_each(" in text
+
+
+class TestJsonKeys:
+    def test_the_values_as_a_list_bound_again_as_it_came(
+        self, engine: Engine, keys: list[int]
+    ) -> None:
+        chosen = select(resource.c.pk).where(resource.c.res_id != "p1").subquery()
+        with engine.connect() as conn:
+            count, text = conn.execute(
+                select(func.count(), JsonKeys(chosen.c.pk)).select_from(chosen)
+            ).one()
+            assert isinstance(text, str)
+            assert count == 2
+            assert sorted(json.loads(text)) == [keys[0], keys[2]]
+            where = InJsonList(resource.c.pk, bindparam(None, text, type_=String()), integers=True)
+            assert sorted(conn.execute(select(resource.c.pk).where(where)).scalars()) == [
+                keys[0],
+                keys[2],
+            ]
+
+    def test_no_rows_give_an_empty_list(self, engine: Engine, keys: list[int]) -> None:
+        chosen = select(resource.c.pk).where(resource.c.res_id == "none").subquery()
+        with engine.connect() as conn:
+            row = conn.execute(select(func.count(), JsonKeys(chosen.c.pk)).select_from(chosen))
+            assert tuple(row.one()) == (0, "[]")

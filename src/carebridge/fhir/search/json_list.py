@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ColumnElement
+from sqlalchemy import JSON, Boolean, ColumnElement, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -96,3 +96,27 @@ def _postgresql_rows(element: JsonRows, compiler: SQLCompiler, **kw: Any) -> str
 def _sqlite_rows(element: JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
     items = ", ".join(compiler.process(c, **kw) for c in element.columns)
     return f"json_group_array(json_array({items}))"
+
+
+class JsonKeys(ColumnElement[str]):
+    """An aggregate: the values of `column` as the text of one JSON array (`[]` for none), in
+    no particular order, ready to be bound again as an `InJsonList` list without being parsed
+    and serialized in Python. SQLite: `json_group_array`; PostgreSQL: `json_agg` as text."""
+
+    inherit_cache = True
+    type = String()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+
+
+@compiles(JsonKeys, "postgresql")
+def _postgresql_keys(element: JsonKeys, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"coalesce(CAST(json_agg({column}) AS TEXT), '[]')"
+
+
+@compiles(JsonKeys)
+def _sqlite_keys(element: JsonKeys, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.column, **kw)})"
