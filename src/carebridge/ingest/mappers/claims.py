@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 
 from carebridge.ingest import identity
@@ -54,6 +54,7 @@ from carebridge.ingest.mappers.terminology import (
 )
 from carebridge.ingest.mappers.visits import is_visit_class, visit_encounter_id
 from carebridge.ingest.records import Identifier, MappedResource, RowError, SourcePatient
+from carebridge.kit.memo import computed_once
 
 ICD10CM_CODE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 CPT_HCPCS_CODE = re.compile(r"^([0-9]{4}[0-9A-Z]|[A-V][0-9]{4})$")
@@ -94,11 +95,11 @@ class ClaimLine:
     def end_date(self) -> str:
         return self.discharge_date or self.service_date
 
-    @cached_property
+    @computed_once
     def payer_org_id(self) -> str:
         return shared_resource_id("Organization", identity.PAYER, self.payer_id)
 
-    @cached_property
+    @computed_once
     def coverage_id(self) -> str:
         return resource_id("Coverage", self.payer_id, self.member.system, self.member.value)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 
 from carebridge.ingest import identity
@@ -46,6 +46,7 @@ from carebridge.ingest.mappers.terminology import (
     concept,
 )
 from carebridge.ingest.records import MappedResource, RowError, SourcePatient
+from carebridge.kit.memo import computed_once
 
 _NCPDP_ID = re.compile(r"^\d{7}$")
 _RXCUI = re.compile(r"^\d{1,8}$")
@@ -80,27 +81,27 @@ class Fill:
     def dispense_key(self) -> str:
         return f"{self.prescription_key}-{self.refill_number}"
 
-    @cached_property
+    @computed_once
     def pharmacy_id(self) -> str:
         return shared_resource_id("Organization", NCPDP, self.store_id)
 
-    @cached_property
+    @computed_once
     def location_id(self) -> str:
         return shared_resource_id("Location", NCPDP, self.store_id)
 
-    @cached_property
+    @computed_once
     def prescriber_id(self) -> str:
         return shared_resource_id("Practitioner", NPI, self.prescriber_npi)
 
-    @cached_property
+    @computed_once
     def medication_id(self) -> str:
         return shared_resource_id("Medication", RXNORM, self.rxcui, NDC, self.ndc11 or "")
 
-    @cached_property
+    @computed_once
     def prescription_id(self) -> str:
         return resource_id("MedicationRequest", identity.PRESCRIPTION, self.prescription_key)
 
-    @cached_property
+    @computed_once
     def dispense_id(self) -> str:
         return resource_id("MedicationDispense", identity.DISPENSE, self.dispense_key)
 
