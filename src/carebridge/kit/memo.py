@@ -1,7 +1,8 @@
 """`computed_once`: `functools.cached_property` without its lock.
 
-On Python 3.11, `cached_property.__get__` takes a lock shared by every instance of the class on
-each first access (removed in 3.12: https://github.com/python/cpython/issues/87634). For the
+On Python 3.11, `cached_property.__get__` takes a lock held per property, so shared by every
+instance of the class, on each first access (removed in 3.12: "versionchanged 3.12" at
+https://docs.python.org/3/library/functools.html#functools.cached_property). For the
 small records a feed builds per row (a dispensing fill's resource ids), that lock was most of
 the cost of reading an id: about 2 µs per access, six per row. Here the first access stores the
 value in the instance's `__dict__` (allowed on frozen dataclasses, as for `cached_property`),
