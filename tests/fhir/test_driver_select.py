@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import DateTime, Engine, String, bindparam, insert, select
 
-from carebridge.fhir.driver_select import driver_rows, driver_statement
+from carebridge.fhir.driver_select import driver_row, driver_rows, driver_statement
 from carebridge.fhir.search.inline import inline
 from carebridge.fhir.tables import resource
 
@@ -67,3 +67,33 @@ class TestDriverRows:
         statement = select(resource.c.pk).where(resource.c.res_type.in_(["Patient", "Group"]))
         with pytest.raises(ValueError, match="inline"):
             driver_statement(statement, engine.dialect)
+
+
+class TestDriverRow:
+    def test_a_row_is_converted_as_through_sqlalchemy(self, engine: Engine) -> None:
+        statement = select(resource).where(resource.c.res_id == bindparam("id", type_=String()))
+        with engine.begin() as conn:
+            add(conn, "p1", STORED + timedelta(microseconds=5))
+            found = driver_row(conn, statement, {"id": "p1"})
+            expected = conn.execute(statement, {"id": "p1"}).one()
+        assert found == tuple(expected)
+        assert isinstance(found[resource.c.keys().index("last_updated")], datetime)
+        assert found[resource.c.keys().index("deleted")] is False
+        assert found[resource.c.keys().index("content")] == {"resourceType": "Patient", "id": "p1"}
+
+    def test_no_row_is_none(self, engine: Engine) -> None:
+        statement = select(resource).where(resource.c.res_id == bindparam("id", type_=String()))
+        with engine.begin() as conn:
+            assert driver_row(conn, statement, {"id": "absent"}) is None
+
+    def test_equal_times_in_two_zones_are_each_bound_as_they_are(self, engine: Engine) -> None:
+        """Datetimes are processed once per value and zone: the same instant in another zone
+        is other text on SQLite, which keeps wall-clock times."""
+        compiled = driver_statement(updated_since(), engine.dialect)
+        dialect = engine.dialect
+        process = DateTime().dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+        elsewhere = AT.astimezone(timezone(timedelta(hours=1)))
+        for when in (AT, elsewhere, AT, elsewhere):
+            bound = compiled.parameters({"since": when, "not_id": "x"})
+            values = bound.values() if isinstance(bound, dict) else bound
+            assert process(when) in values

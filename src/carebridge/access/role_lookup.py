@@ -7,9 +7,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
@@ -33,15 +32,16 @@ from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_reference
 from carebridge.kit.changes import writes_of
+from carebridge.kit.clock import minute_of
 
 _MAX_ROLES = 200
 _ROLE_DATA = ("PractitionerRole", "CareTeam", "Organization", "Practitioner")
 
 
-@dataclass(frozen=True)
-class ConsentDefaults:
+class ConsentDefaults(NamedTuple):
     """Deployment choice per purpose (docs/security.md): opt-in shares a patient's data only
-    under a Consent that permits it; opt-out shares it with the care team unless denied."""
+    under a Consent that permits it; opt-out shares it with the care team unless denied. A
+    named tuple: it is part of the role cache's key, hashed on every request."""
 
     treatment_opt_in: bool = False
     payment_opt_in: bool = True
@@ -189,7 +189,7 @@ def _database(engine: Engine) -> str:
 def _key(
     url: Any, fhir_user: str, defaults: ConsentDefaults, at: datetime, watermark: Any
 ) -> tuple[Any, ...]:
-    minute = at.replace(second=0, microsecond=0)  # role periods are checked each minute
+    minute = minute_of(at)  # role periods are checked each minute
     return (url, fhir_user, defaults, minute, watermark)
 
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
 from carebridge.fhir.search import access_links
 from carebridge.fhir.search.dates import InvalidDateError, date_range
 from carebridge.fhir.search.values import local_reference
+from carebridge.kit.clock import minute_of
 
 TREAT = "TREAT"
 EMERGENCY_TREAT = "ETREAT"  # break the glass
@@ -119,12 +121,17 @@ def choose_purpose(role: Role, requested: str | None) -> str:
 def policy_for(role: Role, purpose: str, at: datetime) -> PatientPolicy:
     """The policy the store enforces for `role` acting for `purpose`. Consent periods are
     checked to the minute, so a user's requests within a minute share one policy (and the
-    store's compiled condition for it)."""
+    store's compiled condition for it): it is built once per role, purpose and minute."""
+    return _policy(role, purpose, minute_of(at))
+
+
+@lru_cache(maxsize=1024)
+def _policy(role: Role, purpose: str, minute: datetime) -> PatientPolicy:
     return PatientPolicy(
         actors=role.actors,
         purpose=purpose,
         default_permit=not role.opt_in,
         relationships=role.links,
-        at=at.replace(second=0, microsecond=0),
+        at=minute,
         override=purpose == EMERGENCY_TREAT,
     )

@@ -8,8 +8,10 @@ same SQL on the cursor. Such a statement is built with SQLAlchemy Core as usual,
 once per dialect, and run on the connection's DB-API cursor, inside the caller's transaction.
 
 Rules for statements run this way: every parameter is a named `bindparam` the caller supplies
-(constants are written into the text, fhir/search/inline.py; no expanding `IN`), and rows hold
-the driver's own values (no result processing: on SQLite a datetime comes back as text).
+(constants are written into the text, fhir/search/inline.py; no expanding `IN`). Rows from
+`driver_rows` hold the driver's own values (no result processing: on SQLite a datetime comes
+back as text); `driver_row` converts its one row as `Connection.execute` would (the column
+types' result processors, found once per statement).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Dialect, Executable
+from sqlalchemy import ClauseElement, Connection, DateTime, Dialect, Executable, Select
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class DriverStatement:
     sql: str
     order: tuple[str, ...] | None  # positional drivers (SQLite `?`): names in order
     processors: Mapping[str, Callable[[Any], Any]]  # bind processing of the types (datetimes)
+    # result processing of the selected columns' types: (column, processor) where there is one
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         processed = {
@@ -53,9 +58,27 @@ def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement
     for name, bind in compiled.binds.items():
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
-            processors[name] = processor
+            datetimes = isinstance(bind.type, DateTime)
+            processors[name] = _formatted_once(processor) if datetimes else processor
     order = tuple(compiled.positiontup or ()) if compiled.positional else None
-    return DriverStatement(compiled.string, order, processors)
+    types: list[TypeEngine[Any]] = []
+    if isinstance(statement, Select):
+        types = [c.type for c in statement.selected_columns]
+    processed = [t.dialect_impl(dialect).result_processor(dialect, None) for t in types]
+    results = tuple((i, f) for i, f in enumerate(processed) if f is not None)
+    return DriverStatement(compiled.string, order, processors, results)
+
+
+def _formatted_once(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`processor` (a datetime's bind processing: on SQLite, formatting it as text) remembering
+    its last results: the times bound on every request are few per minute (a policy's `at`).
+    Keyed by the time zone too: equal instants in two zones are different text."""
+
+    @lru_cache(maxsize=64)
+    def processed(value: Any, _zone: Any) -> Any:
+        return processor(value)
+
+    return lambda value: processed(value, getattr(value, "tzinfo", None))
 
 
 @contextmanager
@@ -71,3 +94,25 @@ def driver_rows(
         yield iter(cursor)
     finally:
         cursor.close()
+
+
+def driver_row(
+    conn: Connection, statement: Select[Any], values: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """The first row of `statement` with `values`, its values converted by the column types
+    as `Connection.execute` converts them (datetimes, booleans and JSON on SQLite); None when
+    there is none."""
+    compiled = driver_statement(statement, conn.dialect)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.sql, compiled.parameters(values))
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    converted = list(row)
+    for i, convert in compiled.results:
+        if converted[i] is not None:
+            converted[i] = convert(converted[i])
+    return tuple(converted)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select
 
-from carebridge.fhir.driver_select import driver_rows
+from carebridge.fhir.driver_select import driver_row, driver_rows
 from carebridge.fhir.guard import PatientPolicy
 from carebridge.fhir.records import StoredResource
 from carebridge.fhir.search.derived import compartment_index_params
@@ -38,7 +38,6 @@ from carebridge.fhir.search.policy_decision import (
     visible_keys,
 )
 from carebridge.fhir.search.policy_facts_sql import (
-    FACTS,
     LINK,
     PATIENT,
     PATIENTS,
@@ -53,6 +52,7 @@ from carebridge.fhir.search.policy_facts_sql import (
     patient_links_statements,
     read_statement,
 )
+from carebridge.fhir.tables import resource
 
 
 def patient_allowed_types(
@@ -155,20 +155,24 @@ def read_decided(
 ) -> tuple[StoredResource | None, bool] | None:
     """A read under `policy` alone: the current row of `res_type`/`res_id` and whether the
     policy lets its user see it, found with the facts deciding it in one statement
-    (policy_facts_sql.read_statement). None when a read needs no facts (an overridden policy,
-    a type outside the patient compartment): the caller reads the row as usual."""
+    (policy_facts_sql.read_statement) on the DB-API cursor (driver_select.py). None when a
+    read needs no facts (an overridden policy, a type outside the patient compartment): the
+    caller reads the row as usual."""
     statement = _read_statement(policy, res_type)
     if statement is None:
         return None
-    row = conn.execute(statement, {RES_ID: res_id, POLICY_AT: policy.at}).first()
+    row = driver_row(conn, statement, {RES_ID: res_id, POLICY_AT: policy.at})
     if row is None:
         return None, False
-    values = dict(row._mapping)
-    facts = values.pop(FACTS)
-    found = StoredResource(**values)
+    found = StoredResource(*row[:_RESOURCE_COLUMNS])
     if found.deleted:  # only an unrestricted caller sees that it was deleted
         return found, False
-    return found, _read_visible(conn, policy, (found.pk, res_type, res_id), facts)
+    rules, links, *of_row = row[_RESOURCE_COLUMNS:]
+    patients = {res_id} if res_type == "Patient" else {p for (p,) in of_row[0]}
+    return found, _read_visible(conn, policy, (found.pk, res_type, res_id), patients, rules, links)
+
+
+_RESOURCE_COLUMNS = len(resource.c)  # a read statement's row: the resource's columns first
 
 
 def _read_statement(policy: PatientPolicy, res_type: str) -> Select[Any] | None:
@@ -181,31 +185,60 @@ def _read_statement(policy: PatientPolicy, res_type: str) -> Select[Any] | None:
 
 
 def _read_visible(
-    conn: Connection, policy: PatientPolicy, row: Candidate, facts: list[list[Any]]
+    conn: Connection,
+    policy: PatientPolicy,
+    row: Candidate,
+    patients: set[str],
+    rules: list[list[Any]],
+    links: list[list[Any]],
 ) -> bool:
-    """Whether `policy` lets its user see the resource `row`, found by `read_statement` with
-    these `facts`: what `visible_rows` decides for it, without reading the facts again
-    (more only for patients the summarized kinds do not relate)."""
-    pk, res_type, res_id = row
-    of_row, own = _parsed(_in_deciding_order(facts))
-    patients = {res_id} if res_type == "Patient" else of_row
-    patients_of = {} if res_type == "Patient" else {pk: of_row}
-    decided = _with_links(conn, policy, patients, own)
+    """Whether `policy` lets its user see the resource `row` whose compartment is that of
+    `patients`, found by `read_statement` with their Consent `rules` and summary `links`:
+    what `visible_rows` decides for it, without reading the facts again (more only for
+    patients the summarized kinds do not relate). Without Consent rules (most patients) the
+    deployment's default decides for a related patient, so the links alone answer unless
+    none relates the user."""
+    pk, res_type, _ = row
+    if res_type in policy.hidden_types:
+        return False
+    if not rules:
+        if not policy.default_permit:
+            return False
+        if any((t, i) in policy.actors for _, t, i in links):
+            return True
+    facts = _read_facts(_in_deciding_order(rules), links)
+    decided = _with_links(conn, policy, patients, facts)
+    patients_of = {} if res_type == "Patient" else {pk: patients}
     members = compartment_index_params().keys()
     return pk in visible_keys(policy, [row], patients_of, decided, members)
 
 
-def _in_deciding_order(facts: list[list[Any]]) -> list[list[Any]]:
-    """`facts` (`READ_FACT_COLUMNS`) in the order of `patient_facts_statement`: by kind, rules
-    most recently recorded first (datetimes as one database writes them as text, so they sort
-    as text), deepest provision first, deny before permit. Sorted key by key, least
-    significant first (Python's sort is stable, also in reverse). Only rules have an order:
-    facts with at most one rule are returned as they are."""
-    if sum(1 for f in facts if int(f[0]) == RULE) < 2:
-        return facts
-    ordered = sorted(facts, key=lambda f: (-(f[8] or 0), f[2] or ""))
-    ordered.sort(key=lambda f: f[7] or "", reverse=True)
-    ordered.sort(key=lambda f: int(f[0]))
+def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, PatientFacts]:
+    """Each patient's facts from a read's `rules` (`READ_RULE_COLUMNS`, in deciding order)
+    and `links` (patient, actor type, actor id)."""
+    linked: dict[str, set[tuple[str | None, str | None]]] = {}
+    ruled: dict[str, list[ConsentRule]] = {}
+    for patient, actor_type, actor_id in links:
+        linked.setdefault(patient, set()).add((actor_type, actor_id))
+    for patient, effect, actor_type, actor_id, purpose, class_type, *_ in rules:
+        rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
+        ruled.setdefault(patient, []).append(rule)
+    return {
+        p: PatientFacts(frozenset(linked.get(p, ())), tuple(ruled.get(p, ())))
+        for p in linked.keys() | ruled.keys()
+    }
+
+
+def _in_deciding_order(rules: list[list[Any]]) -> list[list[Any]]:
+    """`rules` (`READ_RULE_COLUMNS`) in the order of `patient_facts_statement`: most recently
+    recorded first (datetimes as one database writes them as text, so they sort as text),
+    deepest provision first, deny before permit. Sorted key by key, least significant first
+    (Python's sort is stable, also in reverse). Fewer than two rules are returned as they
+    are."""
+    if len(rules) < 2:
+        return rules
+    ordered = sorted(rules, key=lambda f: (-(f[7] or 0), f[1] or ""))
+    ordered.sort(key=lambda f: f[6] or "", reverse=True)
     return ordered
 
 

@@ -23,5 +23,5 @@ def note_writes(resource_types: Iterable[str]) -> None:
 
 def writes_of(resource_types: Iterable[str]) -> int:
     """How many writes of `resource_types` this process has counted."""
-    with _lock:
-        return sum(_writes[t] for t in resource_types)
+    with _lock:  # a list, not a generator: asked on every request (role_lookup.py)
+        return sum([_writes[t] for t in resource_types if t in _writes])
