@@ -169,7 +169,7 @@ def read_decided(
         return found, False
     rules, links, *of_row = row[_RESOURCE_COLUMNS:]
     patients = {res_id} if res_type == "Patient" else {p for (p,) in of_row[0]}
-    return found, _read_visible(conn, policy, (found.pk, res_type, res_id), patients, rules, links)
+    return found, _read_visible(conn, policy, res_type, patients, rules, links)
 
 
 _RESOURCE_COLUMNS = len(resource.c)  # a read statement's row: the resource's columns first
@@ -187,18 +187,18 @@ def _read_statement(policy: PatientPolicy, res_type: str) -> Select[Any] | None:
 def _read_visible(
     conn: Connection,
     policy: PatientPolicy,
-    row: Candidate,
+    res_type: str,
     patients: set[str],
     rules: list[list[Any]],
     links: list[list[Any]],
 ) -> bool:
-    """Whether `policy` lets its user see the resource `row` whose compartment is that of
-    `patients`, found by `read_statement` with their Consent `rules` and summary `links`:
-    what `visible_rows` decides for it, without reading the facts again (more only for
-    patients the summarized kinds do not relate). Without Consent rules (most patients) the
+    """Whether `policy` lets its user see a `res_type` resource whose compartment is that of
+    `patients` (a Patient: itself), found by `read_statement` with their Consent `rules` and
+    summary `links`: what `visible_rows` decides for it (one of the patients allows the type),
+    without reading the facts again (more only for patients the summarized kinds do not
+    relate). Without Consent rules (most patients) the
     deployment's default decides for a related patient, so the links alone answer unless
     none relates the user."""
-    pk, res_type, _ = row
     if res_type in policy.hidden_types:
         return False
     if not rules:
@@ -206,11 +206,8 @@ def _read_visible(
             return False
         if any((t, i) in policy.actors for _, t, i in links):
             return True
-    facts = _read_facts(_in_deciding_order(rules), links)
-    decided = _with_links(conn, policy, patients, facts)
-    patients_of = {} if res_type == "Patient" else {pk: patients}
-    members = compartment_index_params().keys()
-    return pk in visible_keys(policy, [row], patients_of, decided, members)
+    facts = _with_links(conn, policy, patients, _read_facts(_in_deciding_order(rules), links))
+    return any(allowed_types(policy, facts.get(p, NO_FACTS), (res_type,)) for p in patients)
 
 
 def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, PatientFacts]:
@@ -220,9 +217,8 @@ def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, Pat
     ruled: dict[str, list[ConsentRule]] = {}
     for patient, actor_type, actor_id in links:
         linked.setdefault(patient, set()).add((actor_type, actor_id))
-    for patient, effect, actor_type, actor_id, purpose, class_type, *_ in rules:
-        rule = ConsentRule(effect, actor_type, actor_id, purpose, class_type)
-        ruled.setdefault(patient, []).append(rule)
+    for rule in rules:
+        ruled.setdefault(rule[0], []).append(ConsentRule._make(rule[1:6]))
     return {
         p: PatientFacts(frozenset(linked.get(p, ())), tuple(ruled.get(p, ())))
         for p in linked.keys() | ruled.keys()

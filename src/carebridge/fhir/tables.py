@@ -149,8 +149,20 @@ search_consent = _index_table(
     Column("end", DateTime, nullable=False),
     Column("recorded", DateTime, nullable=False),
     # a patient's rules in deciding order (most recent Consent, deepest provision, deny before
-    # permit), so the deciding rule is the first row of the range that matches, with no sort
-    lookup=("patient_id", "-recorded", "-depth", "effect"),
+    # permit), so the deciding rule is the first row of the range that matches, with no sort;
+    # covering: a policy reads a patient's rules from the index alone (no row per rule)
+    lookup=(
+        "patient_id",
+        "-recorded",
+        "-depth",
+        "effect",
+        "start",
+        "end",
+        "actor_type",
+        "actor_id",
+        "purpose",
+        "class_type",
+    ),
 )
 
 search_access = _index_table(

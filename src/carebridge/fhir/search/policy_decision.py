@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from carebridge.fhir.guard import PatientPolicy, Relationship
 from carebridge.fhir.search.derived import stored_actor_codes, stored_codes
@@ -27,9 +28,9 @@ from carebridge.fhir.search.derived import stored_actor_codes, stored_codes
 PERMIT = "permit"
 
 
-@dataclass(frozen=True)
-class ConsentRule:
-    """One row of `search_consent` (consent_rules.py); None means "any"."""
+class ConsentRule(NamedTuple):
+    """One row of `search_consent` (consent_rules.py); None means "any". A named tuple: a read
+    makes one per rule of the patient's, straight from the row."""
 
     effect: str
     actor_type: str | None
