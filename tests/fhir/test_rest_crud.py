@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from tests.fhir.conftest import FHIR_JSON, create, put
@@ -230,3 +232,33 @@ class TestCapabilityStatement:
         assert observation["date"] == "date"
         assert "code-value-quantity" not in observation  # composite: not indexed, not declared
         assert {"code": "transaction"} in statement["rest"][0]["interaction"]
+
+    def test_metadata_has_no_empty_values(self, client: TestClient) -> None:
+        # json.html: "arrays ... must not be empty", objects must have content, strings must not
+        # be empty and null is only a placeholder inside primitive arrays
+        statement = client.get("/fhir/metadata").json()
+        empty: list[str] = []
+
+        def walk(value: Any, path: str) -> None:
+            if value in ([], {}, "", None):
+                empty.append(path)
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}")
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    walk(item, f"{path}[{index}]")
+
+        walk(statement, "CapabilityStatement")
+        assert empty == []
+
+    def test_search_include_is_declared_only_where_there_are_references(
+        self, client: TestClient
+    ) -> None:
+        resources = {
+            r["type"]: r for r in client.get("/fhir/metadata").json()["rest"][0]["resource"]
+        }
+        assert "Observation:subject" in resources["Observation"]["searchInclude"]
+        without = [t for t, r in resources.items() if "searchInclude" not in r]
+        assert without  # e.g. types whose search parameters include no reference
+        assert all(p["type"] != "reference" for t in without for p in resources[t]["searchParam"])

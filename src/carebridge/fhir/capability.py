@@ -1,8 +1,10 @@
 """The CapabilityStatement (R4 capabilitystatement.html): what this server really supports.
 
 Built from the same registry the search engine uses, so a parameter is declared exactly when it is
-indexed; composite and special parameters, `_text`, `_content`, `_has`, `_filter` and XML are not
-declared because they are not implemented.
+indexed; composite and special parameters, `_text`, `_content`, `_filter` and XML are not declared
+because they are not implemented (`_has` is, and is described in `rest.documentation`: R4 has no
+SearchParameter to declare for it). R4 json.html: "arrays ... must not be empty", so a resource with
+no reference parameter has no `searchInclude` rather than an empty one.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def _statement() -> dict[str, Any]:
                         f"{t}: {', '.join(sorted(m))}" for t, m in SUPPORTED_MODIFIERS.items()
                     )
                     + ". Prefixes eq ne gt lt ge le sa eb ap on date, number and quantity."
-                    + " Chains of one level."
+                    + " Chains and reverse chains (_has) of one level."
                     + " Paging with _count and _offset; _sort, _include,"
                     + " _revinclude (with :iterate),"
                     + " _summary=count, _elements, _total. Prefer: handling=strict|lenient,"
@@ -129,13 +131,14 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "conditionalRead": "not-supported",
         "conditionalUpdate": True,
         "conditionalDelete": "single",
-        "searchInclude": [f"{resource_type}:{code}" for code in references],
         "searchParam": [
             {"name": "_id", "definition": f"{_SPEC}/Resource-id", "type": "token"},
             {"name": "_lastUpdated", "definition": f"{_SPEC}/Resource-lastUpdated", "type": "date"},
             *({"name": p.code, "definition": p.url, "type": p.type} for p in params),
         ],
     }
+    if references:  # never an empty array (json.html)
+        entry["searchInclude"] = [f"{resource_type}:{code}" for code in references]
     if resource_type == "Patient":
         entry["operation"] = [
             {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from carebridge.config import Settings
@@ -18,6 +18,7 @@ from carebridge.fhir.bundles import history_bundle, searchset
 from carebridge.fhir.guard import Interaction
 from carebridge.fhir.http import (
     Prefer,
+    check_json_acceptable,
     fhir_response,
     if_match_version,
     json_body,
@@ -26,7 +27,7 @@ from carebridge.fhir.http import (
     write_response,
 )
 from carebridge.fhir.search.dates import InvalidDateError, date_range
-from carebridge.fhir.search.parse import Limits
+from carebridge.fhir.search.parse import Limits, paging_value
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
@@ -34,9 +35,14 @@ from carebridge.fhir.unit_of_work import Access, base_url, in_transaction
 from carebridge.fhir.validation import known_type
 from carebridge.kit.errors import InvalidRequestError, NotFoundError, NotSupportedError
 
-router = APIRouter(prefix="/fhir")
-open_router = APIRouter(prefix="/fhir")  # no token needed: the CapabilityStatement only
+# Every response here is FHIR JSON: a request that accepts no JSON is a 406 (http.html#mime).
+_negotiated = [Depends(check_json_acceptable)]
+router = APIRouter(prefix="/fhir", dependencies=_negotiated)
+# no token needed: the CapabilityStatement only
+open_router = APIRouter(prefix="/fhir", dependencies=_negotiated)
 T = TypeVar("T")
+# Versions are stored in an INTEGER column (32 bits on PostgreSQL): a larger one names nothing.
+_MAX_VERSION = 2**31 - 1
 
 
 def settings_of(request: Request) -> Settings:
@@ -108,15 +114,13 @@ def parse_since(value: str | None) -> datetime | None:
 
 
 def _paging(request: Request) -> tuple[int, int]:
+    """`_count` (capped at the page size limit) and `_offset` of a history or $everything
+    request, checked like a search's (`paging_value`)."""
     params = request.query_params
     settings = settings_of(request)
-    count, offset = (
-        params.get("_count", str(settings.default_page_size)),
-        params.get("_offset", "0"),
-    )
-    if not count.isdigit() or not offset.isdigit():
-        raise InvalidRequestError("_count and _offset must be non-negative integers")
-    return min(int(count), settings.max_page_size), int(offset)
+    count = paging_value("_count", params.get("_count", str(settings.default_page_size)))
+    offset = paging_value("_offset", params.get("_offset", "0"))
+    return min(count, settings.max_page_size), offset
 
 
 @open_router.get("/metadata")
@@ -201,16 +205,26 @@ async def instance_history(request: Request, resource_type: str, res_id: str) ->
 @router.get("/{resource_type}/{res_id}/_history/{version}")
 async def vread(request: Request, resource_type: str, res_id: str, version: str) -> Response:
     _check_type(resource_type)
-    if not version.isdigit():
-        raise NotFoundError(f"version {version!r} is not a version number")
+    number = _version_number(version)
     stored = await in_transaction(
         request,
         Access(Interaction.VREAD, (resource_type,)),
-        lambda store: store.vread(resource_type, res_id, int(version)),
+        lambda store: store.vread(resource_type, res_id, number),
     )
     return fhir_response(
         stored.content, 200, resource_headers(base_url(request), stored, with_location=False)
     )
+
+
+def _version_number(version: str) -> int:
+    """The version id of a vread (http.html#vread); one that is not a number this server could
+    have assigned names no version: 404."""
+    digits = version.lstrip("0")
+    if not (version.isascii() and version.isdigit()) or len(digits) > len(str(_MAX_VERSION)):
+        raise NotFoundError(f"version {version[:40]!r} is not a version number")
+    if int(version) > _MAX_VERSION:
+        raise NotFoundError(f"version {version} is beyond the largest version number")
+    return int(version)
 
 
 @router.get("/Patient/{res_id}/$everything")

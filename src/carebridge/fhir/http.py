@@ -17,6 +17,11 @@ from carebridge.kit.errors import AppError, InvalidRequestError, information_out
 FHIR_JSON = "application/fhir+json"
 NDJSON = "application/fhir+ndjson"
 _ACCEPTED_BODY_TYPES = ("application/fhir+json", "application/json", "application/json+fhir", "")
+# http.html#mime: the `_format` values and media ranges that let this server answer in JSON
+_JSON_FORMATS = frozenset(
+    {"json", "application/json", "application/fhir+json", "application/json+fhir"}
+)
+_JSON_RANGES = _JSON_FORMATS - {"json"} | {"*/*", "application/*"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,58 @@ def parse_prefer(request: Request) -> Prefer:
         returns = "representation"
     handling = values.get("handling", "lenient")
     return Prefer(returns, "strict" if handling == "strict" else "lenient", respond_async)
+
+
+def check_json_acceptable(request: Request) -> None:
+    """Refuse a request that accepts no JSON with 406 Not Acceptable (http.html#mime).
+
+    This server writes JSON only (no XML, no Turtle). `_format` overrides the Accept header; its
+    JSON values are `json`, `application/json` and `application/fhir+json` (an unencoded `+` in
+    the query string arrives as a space and is read as `+`). Without `_format`, an Accept header
+    must allow one of those media types (`*/*` and `application/*` do, a range with `q=0` does
+    not); no Accept header means JSON.
+    """
+    formats = [f for f in request.query_params.getlist("_format") if f.strip()]
+    refused = [f for f in formats if _media(f.replace(" ", "+")) not in _JSON_FORMATS]
+    if refused:
+        raise AppError(
+            406,
+            "not-supported",
+            f"_format={refused[0]!r} is not supported: this server answers in JSON only"
+            " (_format=json or application/fhir+json)",
+        )
+    accept = ",".join(request.headers.getlist("accept")).strip()
+    if not formats and accept and not _accepts_json(accept):
+        raise AppError(
+            406,
+            "not-supported",
+            f"Accept: {accept[:200]!r} allows no JSON media type: this server answers in"
+            " application/fhir+json only",
+        )
+
+
+def _media(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether an Accept header (RFC 9110 section 12.5.1) allows a JSON media type."""
+    for media_range in accept.split(","):
+        media, *params = media_range.split(";")
+        if _media(media) in _JSON_RANGES and _quality(params) > 0:
+            return True
+    return False
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0  # a malformed weight does not refuse the range
+    return 1.0
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -79,8 +136,9 @@ def if_match_version(request: Request) -> int | None:
     if value is None:
         return None
     digits = value.strip().removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise InvalidRequestError(f'If-Match {value!r} must be a version ETag like W/"3"')
+    # ASCII digits that fit an int (int() refuses more than 4300 digits; versions have < 20)
+    if not (digits.isascii() and digits.isdigit()) or len(digits.lstrip("0")) > 19:
+        raise InvalidRequestError(f'If-Match {value[:40]!r} must be a version ETag like W/"3"')
     return int(digits)
 
 

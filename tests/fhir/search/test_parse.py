@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carebridge.fhir.search.parse import Limits, parse_search, split_values
+from carebridge.fhir.search.parse import (
+    MAX_PAGING,
+    Limits,
+    paging_value,
+    parse_search,
+    split_values,
+)
 from carebridge.fhir.search.query import Criterion, Include, SearchQuery, SortKey
 from carebridge.fhir.search.values import unescape
 from carebridge.kit.errors import AppError, InvalidRequestError, NotSupportedError
@@ -59,7 +65,7 @@ class TestParameterTypes:
     def test_each_parameter_gets_its_r4_type(
         self, resource_type: str, name: str, expected_type: str
     ) -> None:
-        assert only(parse(resource_type, (name, "x"))).type == expected_type
+        assert only(parse(resource_type, (name, "1"))).type == expected_type
 
     def test_or_values_are_split_on_commas(self) -> None:
         assert only(parse("Patient", ("language", "FR,NL"))).values == ("FR", "NL")
@@ -135,6 +141,14 @@ class TestUnknownParameters:
             parse("Patient", ("nonsense", "1"), strict=True)
         assert "nonsense" in caught.value.message
 
+    @pytest.mark.parametrize("name", ["_filter", "_text", "_content", "_list"])
+    def test_unsupported_special_parameters_follow_the_handling_rule(self, name: str) -> None:
+        # search.html#errors: lenient handling ignores what the server does not support and
+        # says so; strict handling refuses it
+        assert parse("Patient", (name, "name eq x")).ignored == (name,)
+        with pytest.raises(InvalidRequestError, match=f"'{name}' is not supported"):
+            parse("Patient", (name, "name eq x"), strict=True)
+
     def test_a_parameter_of_another_type_is_unknown(self) -> None:
         with pytest.raises(InvalidRequestError):
             parse("Patient", ("value-quantity", "5"), strict=True)
@@ -207,6 +221,13 @@ class TestReverseChaining:
         with pytest.raises(InvalidRequestError):
             parse("Patient", (name, "x"))
 
+    @pytest.mark.parametrize("strict", [False, True])
+    def test_a_bare_has_is_malformed_whatever_the_handling(self, strict: bool) -> None:
+        # `_has` is supported, so `_has=Observation:patient:code=1234` is a malformed use of it,
+        # not an unknown parameter lenient handling could ignore
+        with pytest.raises(InvalidRequestError, match="_has:Type:reference:parameter"):
+            parse("Patient", ("_has", "Observation:patient:code=1234"), strict=strict)
+
     def test_nested_has_is_refused(self) -> None:
         with pytest.raises(NotSupportedError):
             parse("Patient", ("_has:Observation:patient:_has:AuditEvent:entity:agent", "x"))
@@ -227,6 +248,23 @@ class TestResultParameters:
     def test_paging_values_must_be_non_negative_integers(self, name: str, value: str) -> None:
         with pytest.raises(InvalidRequestError):
             parse("Patient", (name, value))
+
+    @pytest.mark.parametrize("name", ["_count", "_offset"])
+    @pytest.mark.parametrize(
+        "value", [str(MAX_PAGING + 1), "99999999999999999999999", "9" * 5000, "0" + "9" * 20]
+    )
+    def test_paging_values_beyond_a_64_bit_integer_are_refused(self, name: str, value: str) -> None:
+        with pytest.raises(InvalidRequestError, match=f"{name} must be at most {MAX_PAGING}"):
+            parse("Patient", (name, value))
+
+    @pytest.mark.parametrize("value", ["²", "١٢", "1.5", " 1", "+1", ""])
+    def test_paging_values_are_ascii_digits(self, value: str) -> None:
+        with pytest.raises(InvalidRequestError, match="_offset must be a non-negative integer"):
+            paging_value("_offset", value)
+
+    def test_the_largest_offset_is_accepted(self) -> None:
+        assert parse("Patient", ("_offset", str(MAX_PAGING))).offset == MAX_PAGING
+        assert paging_value("_offset", "000" + str(MAX_PAGING)) == MAX_PAGING
 
     def test_sort_keeps_the_priority_order_and_directions(self) -> None:
         # search.html#sort: GET [base]/Observation?_sort=status,-date,category
@@ -282,6 +320,102 @@ class TestResultParameters:
     def test_result_parameters_are_not_criteria(self) -> None:
         query = parse("Patient", ("_count", "1"), ("_format", "json"), ("_pretty", "true"))
         assert (query.criteria, query.ignored) == ((), ())
+
+
+class TestInvalidValues:
+    """Values a supported parameter cannot mean anything with: a 400 naming the parameter under
+    either handling (search.html#errors lets lenient handling ignore unknown parameters, not bad
+    values)."""
+
+    @pytest.mark.parametrize(
+        ("resource_type", "name"),
+        [("RiskAssessment", "probability"), ("Observation", "value-quantity")],
+    )
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e999",
+            "gt-1e999",
+            "lt1e999",
+            "gtNaN",
+            "ne NaN",
+            "ap-inf",
+        ],
+    )
+    @pytest.mark.parametrize("strict", [False, True])
+    def test_a_number_that_is_not_a_finite_decimal_is_refused(
+        self, resource_type: str, name: str, value: str, strict: bool
+    ) -> None:
+        # search.html#number: the value is a decimal; NaN and the infinities are not, and 1e999
+        # is beyond any value the index holds
+        with pytest.raises(InvalidRequestError) as caught:
+            parse(resource_type, (name, value), strict=strict)
+        assert caught.value.message.startswith(f"{name}: ")
+
+    def test_the_number_of_a_quantity_is_checked(self) -> None:
+        with pytest.raises(InvalidRequestError, match="value-quantity: 'NaN'"):
+            parse("Observation", ("value-quantity", "NaN|http://unitsofmeasure.org|mg"))
+
+    def test_a_chained_or_has_number_is_checked(self) -> None:
+        with pytest.raises(InvalidRequestError, match="value-quantity"):
+            parse("Patient", ("_has:Observation:patient:value-quantity", "Infinity"))
+
+    @pytest.mark.parametrize("value", ["5.4", "gt8e-1", "1.00e2", "-0.5", f"5.4|{'u'}|mg"])
+    def test_finite_decimals_are_kept(self, value: str) -> None:
+        assert only(parse("Observation", ("value-quantity", value))).values == (value,)
+
+    @pytest.mark.parametrize(
+        ("name", "value"), [("code", "|"), ("code:not", "|"), ("subject:identifier", "|")]
+    )
+    @pytest.mark.parametrize("strict", [False, True])
+    def test_an_empty_token_is_refused(self, name: str, value: str, strict: bool) -> None:
+        # search.html#token: [code], [system]|[code], |[code] or [system]|; `|` is none of them
+        with pytest.raises(InvalidRequestError, match="neither a system nor a code") as caught:
+            parse("Observation", (name, value), strict=strict)
+        assert caught.value.message.startswith(name.split(":")[0])
+
+    @pytest.mark.parametrize("value", ["|x", "x|", "x", "a,|b"])
+    def test_tokens_with_a_system_or_a_code_are_kept(self, value: str) -> None:
+        assert only(parse("Observation", ("code", value))).values
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("subject", "Patient/"),
+            ("subject", "/"),
+            ("subject", "|"),
+            ("subject", "Patient//1"),
+            ("subject", "http://example.org/fhir/Patient/"),
+            ("subject:Patient", "/"),
+            ("subject", "example,Patient/"),
+        ],
+    )
+    @pytest.mark.parametrize("strict", [False, True])
+    def test_a_reference_without_an_id_is_refused(
+        self, name: str, value: str, strict: bool
+    ) -> None:
+        with pytest.raises(InvalidRequestError, match="names no resource") as caught:
+            parse("Observation", (name, value), strict=strict)
+        assert caught.value.message.startswith("subject: ")
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "example",
+            "Patient/example",
+            "Patient/example/_history/1",
+            "http://example.org/fhir/Patient/1",
+            "urn:uuid:04121321-4af5-424c-a0e1-ed3aab1c349d",
+        ],
+    )
+    def test_references_naming_a_resource_are_kept(self, value: str) -> None:
+        assert only(parse("Observation", ("subject", value))).values == (value,)
+
+    def test_missing_takes_its_own_values(self) -> None:
+        assert only(parse("Observation", ("subject:missing", "true"))).values == ("true",)
 
 
 class TestSystemSearch:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 
 import pytest
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from carebridge.fhir.search.values import (
     next_prefix,
     normalize_string,
+    number_range,
     parse_reference,
+    split_prefix,
     split_unescaped,
     unescape,
 )
@@ -104,6 +107,71 @@ class TestParseReference:
         self, reference: str, expected: tuple[str | None, str | None, str | None]
     ) -> None:
         assert parse_reference(reference) == expected
+
+
+class TestSplitPrefix:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("gt100", ("gt", "100")),
+            ("ap5.4", ("ap", "5.4")),
+            ("100", ("eq", "100")),
+            ("ne-1", ("ne", "-1")),
+            ("gtNaN", ("eq", "gtNaN")),  # a letter after two letters is no prefix
+            ("eq", ("eq", "eq")),
+        ],
+    )
+    def test_search_html_prefixes(self, value: str, expected: tuple[str, str]) -> None:
+        assert split_prefix(value) == expected
+
+
+class TestNumberRange:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            # search.html#number: "100 ... the range [99.5 ... 100.5)"; "1.00e2" likewise
+            ("100", (100.0, 99.5, 100.5)),
+            ("100.00", (100.0, 99.995, 100.005)),
+            ("1.00e2", (100.0, 99.5, 100.5)),
+            ("-0.5", (-0.5, -0.55, -0.45)),
+        ],
+    )
+    def test_the_value_and_its_implicit_range(
+        self, text: str, expected: tuple[float, float, float]
+    ) -> None:
+        assert number_range(text) == pytest.approx(expected)
+
+    @pytest.mark.parametrize(
+        "text",
+        ["NaN", "nan", "Infinity", "-Infinity", "inf", " 5", "+5", "1_000", "5.", ".5", "0x10", ""],
+    )
+    def test_anything_but_an_r4_decimal_is_refused(self, text: str) -> None:
+        with pytest.raises(ValueError, match="not a decimal"):
+            number_range(text)
+
+    @pytest.mark.parametrize("text", ["1e999", "-1e999", "1" * 400, "2e308"])
+    def test_a_value_beyond_the_float_range_is_refused(self, text: str) -> None:
+        with pytest.raises(ValueError, match="beyond the range"):
+            number_range(text)
+
+    def test_a_precision_that_makes_the_range_infinite_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="infinite"):
+            number_range("0e99999999")
+
+    @pytest.mark.parametrize("text", ["1e-99999999999", "0e-99999999", "1.7976931348623157e308"])
+    def test_extreme_but_finite_values_give_finite_bounds(self, text: str) -> None:
+        assert all(math.isfinite(b) for b in number_range(text))
+
+    @given(st.floats(allow_nan=False, allow_infinity=False))
+    def test_every_finite_float_written_as_a_decimal_is_accepted(self, value: float) -> None:
+        number, low, high = number_range(_decimal_text(value))
+        assert low <= number <= high
+
+
+def _decimal_text(value: float) -> str:
+    """`value` in the lexical form of an R4 decimal (Python writes `1e-05`, `1e+16`, `-0.0`)."""
+    mantissa, _, exponent = f"{value:.17e}".partition("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _escape(value: str) -> str:

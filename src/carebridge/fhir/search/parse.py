@@ -1,8 +1,12 @@
 """Parse FHIR search parameters (R4 search.html) into a `SearchQuery` (pure).
 
-Unknown parameters are an error under `Prefer: handling=strict` and are ignored and reported under
-`handling=lenient` (search.html#errors). Modifiers and features that are not implemented are always
-an error: silently ignoring them would return wrong results.
+Unknown parameters, and the special ones this server does not implement (`_filter`, `_text`,
+`_content`, `_query`, `_list`), are an error under `Prefer: handling=strict` and are ignored and
+reported under `handling=lenient` (search.html#errors). Unsupported modifiers are always an error
+(search.html#modifiers: the server SHALL reject them), and so are invalid values of a parameter the
+server does support: a malformed date, a number that is not a finite decimal, an empty token `|`, a
+reference naming no resource, a malformed `_has`, paging values out of range. Silently ignoring
+them would return wrong results.
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ from functools import cache
 
 from carebridge.fhir.search.parameters import SearchParam, registry
 from carebridge.fhir.search.query import Criterion, Include, SearchQuery, SortKey
-from carebridge.fhir.search.values import split_unescaped
+from carebridge.fhir.search.values import (
+    number_range,
+    split_prefix,
+    split_unescaped,
+    unescape,
+)
 from carebridge.kit.errors import InvalidRequestError, NotSupportedError
 
 RESULT_PARAMS = frozenset(
@@ -42,6 +51,9 @@ SUPPORTED_MODIFIERS = {
     "uri": {"missing", "below", "above"},
 }
 SUMMARY_MODES = {"count", "true", "false", "data", "text"}
+# The largest LIMIT and OFFSET SQLite and PostgreSQL take (a signed 64-bit integer): the bound of
+# `_count` and `_offset`, so a larger value is a 400 and not an overflow in the database driver.
+MAX_PAGING = 2**63 - 1
 TOTAL_MODES = {"none", "estimate", "accurate"}
 
 
@@ -98,7 +110,7 @@ def parse_search(
         criteria=tuple(criteria),
         sort=_sort(types, result.get("_sort", [])),
         count=count,
-        offset=_non_negative("_offset", result.get("_offset", ["0"])[-1]),
+        offset=paging_value("_offset", result.get("_offset", ["0"])[-1]),
         includes=_includes(result.get("_include", []), False)
         + _includes(result.get("_revinclude", []), True),
         summary="count" if count == 0 else summary,  # search.html#count
@@ -116,7 +128,7 @@ def _check_types(types: Sequence[str]) -> None:
 
 
 def _criterion(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> Criterion | None:
-    if name.startswith("_has:"):
+    if name == "_has" or name.startswith("_has:"):
         return _reverse_chained(types, name, value)
     if "." in name.split(":", 1)[0] or ("." in name and ":" in name.split(".", 1)[0]):
         return _chained(types, name, value, strict=strict)
@@ -178,7 +190,60 @@ def _make(
     if modifier == "missing" and value not in ("true", "false"):
         raise InvalidRequestError(f"{code}:missing takes true or false, not {value!r}")
     values = tuple(v for v in split_values(value) if v)
+    if modifier != "missing" and special is None:
+        for v in values:
+            _check_value(code, type_, v)
     return Criterion(resource_type, code, type_, modifier, values, param, special)
+
+
+def _check_value(code: str, type_: str, value: str) -> None:
+    """Refuse a value that cannot mean anything for its parameter type (always, like any invalid
+    value: search.html#errors lets lenient handling ignore unknown parameters, not bad values)."""
+    if type_ == "number":
+        _check_number(code, value)
+    elif type_ == "quantity":
+        parts = split_unescaped(value, "|")
+        if len(parts) not in (1, 3):
+            raise InvalidRequestError(
+                f"{code}: a quantity is [prefix]number[|system|code], not {_shown(value)}"
+            )
+        _check_number(code, parts[0])
+    elif type_ == "token" and split_unescaped(value, "|") == ["", ""]:
+        # search.html#token: [code], [system]|[code], |[code] or [system]| -- `|` is neither
+        raise InvalidRequestError(
+            f"{code}: '|' has neither a system nor a code;"
+            " use [code], [system]|[code], |[code] or [system]|"
+        )
+    elif type_ == "reference" and not _names_a_resource(value):
+        raise InvalidRequestError(
+            f"{code}: {_shown(value)} names no resource; use [id], [type]/[id] or an absolute URL"
+            " (search.html#reference)"
+        )
+
+
+def _check_number(code: str, value: str) -> None:
+    """search.html#number and #quantity: the value (after any prefix) is a decimal, finite."""
+    try:
+        number_range(split_prefix(value)[1])
+    except ValueError as exc:
+        raise InvalidRequestError(f"{code}: {exc}") from None
+
+
+def _names_a_resource(value: str) -> bool:
+    """Whether a reference search value has an id or a URL: `Patient/`, `/` and `|` have not.
+    What follows an unescaped `|` (a canonical's version) is not looked at."""
+    target = unescape(split_unescaped(value, "|")[0])
+    if ":" in target:  # an absolute URL or urn
+        return not target.endswith("/")
+    path = target.split("/")
+    if "_history" in path:
+        path = path[: path.index("_history")]
+    return bool(path) and all(path)
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A client's value quoted for a diagnostic, shortened when very long."""
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")
 
 
 def _unknown(types: tuple[str, ...], code: str, *, strict: bool, known: bool) -> Criterion | None:
@@ -228,7 +293,8 @@ def _chained(types: tuple[str, ...], name: str, value: str, *, strict: bool) -> 
 
 def _reverse_chained(types: tuple[str, ...], name: str, value: str) -> Criterion:
     """`_has:Observation:patient:code=1234-5` (search.html#has): the resources that an Observation
-    with code 1234-5 refers to through its `patient` parameter."""
+    with code 1234-5 refers to through its `patient` parameter. `_has` is supported, so a
+    malformed one (a bare `_has=...` included) is an error whatever the handling."""
     parts = name.split(":", 3)
     if len(parts) != 4 or not all(parts[1:]):
         raise InvalidRequestError(f"_has takes _has:Type:reference:parameter, not {name!r}")
@@ -271,12 +337,19 @@ def _sort(types: tuple[str, ...], raw: list[str]) -> tuple[SortKey, ...]:
 def _count(raw: list[str], limits: Limits) -> int:
     if not raw:
         return limits.default_count
-    return min(_non_negative("_count", raw[-1]), limits.max_count)
+    return min(paging_value("_count", raw[-1]), limits.max_count)
 
 
-def _non_negative(name: str, value: str) -> int:
-    if not value.isdigit():
-        raise InvalidRequestError(f"{name} must be a non-negative integer, not {value!r}")
+def paging_value(name: str, value: str) -> int:
+    """`_count` or `_offset` (search.html#count) as an int in [0, MAX_PAGING].
+
+    ASCII digits only (`str.isdigit` also accepts `²`, which `int` refuses); a larger value than
+    the database can page by is a 400 naming the parameter, not an overflow in the driver.
+    """
+    if not (value.isascii() and value.isdigit()):
+        raise InvalidRequestError(f"{name} must be a non-negative integer, not {_shown(value)}")
+    if len(value.lstrip("0")) > len(str(MAX_PAGING)) or int(value) > MAX_PAGING:
+        raise InvalidRequestError(f"{name} must be at most {MAX_PAGING}, not {_shown(value)}")
     return int(value)
 
 

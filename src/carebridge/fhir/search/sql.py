@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -39,14 +38,15 @@ from carebridge.fhir.search.query import Criterion, SearchQuery, SortKey
 from carebridge.fhir.search.values import (
     next_prefix,
     normalize_string,
+    number_range,
     parse_reference,
+    split_prefix,
     split_unescaped,
     unescape,
 )
 from carebridge.fhir.tables import INDEX_TABLES, resource
 from carebridge.kit.errors import AppError, InvalidRequestError
 
-_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _DRIVE_ORDER = {
     "_id": 0,
     "reference": 1,
@@ -352,7 +352,7 @@ def _date_value(
     start: ColumnElement[datetime], end: ColumnElement[datetime], value: str
 ) -> ColumnElement[bool]:
     """R4 search.html#prefix semantics over the target range [start, end]."""
-    prefix, raw = _prefix(value)
+    prefix, raw = split_prefix(value)
     try:
         low, high = date_range(raw)
     except InvalidDateError as exc:
@@ -374,25 +374,17 @@ def _date_value(
     return conditions[prefix]
 
 
-def _prefix(value: str) -> tuple[str, str]:
-    if value[:2] in _PREFIXES and len(value) > 2 and not value[2].isalpha():
-        return value[:2], value[2:]
-    return "eq", value
-
-
 def _number_range(raw: str) -> tuple[float, float, float]:
-    """Value and the implicit range of its precision (search.html#number: 100 = [99.5, 100.5))."""
+    """Value and the implicit range of its precision (search.html#number: 100 = [99.5, 100.5));
+    parse_search has already refused values that are not finite decimals."""
     try:
-        number = Decimal(raw)
-    except InvalidOperation as exc:
-        raise InvalidRequestError(f"not a number: {raw!r}") from exc
-    exponent = number.as_tuple().exponent
-    half = Decimal(5).scaleb(int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
-    return float(number), float(number - half), float(number + half)
+        return number_range(raw)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
 
 
 def _numeric(column: ColumnElement[float], value: str) -> ColumnElement[bool]:
-    prefix, raw = _prefix(value)
+    prefix, raw = split_prefix(value)
     number, low, high = _number_range(raw)
     in_range = and_(column >= low, column < high)
     conditions: dict[str, ColumnElement[bool]] = {

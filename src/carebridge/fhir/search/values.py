@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
+from decimal import Decimal
 from typing import Any
+
+SEARCH_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+# R4 datatypes.html#decimal: the lexical form of a decimal (no NaN, Infinity, `+`, spaces, `_`)
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_PRECISION_LIMIT = 400
 
 
 def normalize_string(value: str) -> str:
@@ -53,6 +61,38 @@ def unescape(text: str) -> str:
     for char in chars:
         out.append(next(chars, "") if char == "\\" else char)
     return "".join(out)
+
+
+def split_prefix(value: str) -> tuple[str, str]:
+    """The comparison prefix of a date, number or quantity value and the rest (R4
+    search.html#prefix); `eq` when there is none."""
+    if value[:2] in SEARCH_PREFIXES and len(value) > 2 and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def number_range(text: str) -> tuple[float, float, float]:
+    """A number or quantity search value (R4 search.html#number: a decimal) and the implicit
+    range of its precision, as the floats the index compares with: `100` is 100 in [99.5, 100.5).
+
+    Raises ValueError for anything but an R4 decimal (NaN and the infinities are not decimals)
+    and for a decimal whose value or range is beyond what a float can hold (`1e999`): such a
+    comparison would silently match everything or nothing.
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{text!r} is not a decimal number")
+    number = Decimal(text)
+    if not math.isfinite(float(number)):  # before any arithmetic, which could overflow
+        raise ValueError(f"{text!r} is beyond the range of searchable numbers (about 1.8e308)")
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite Decimal's exponent
+    # A precision finer than 1e-400 adds nothing a float can hold; a coarser one than 1e400
+    # makes the range infinite (refused below).
+    half = Decimal(5).scaleb(min(max(exponent, -_PRECISION_LIMIT), _PRECISION_LIMIT) - 1)
+    bounds = (float(number), float(number - half), float(number + half))
+    if not all(math.isfinite(b) for b in bounds):
+        raise ValueError(f"the precision of {text!r} makes its range infinite")
+    return bounds
 
 
 def parse_reference(reference: str) -> tuple[str | None, str | None, str | None]:
