@@ -600,6 +600,104 @@ class TestBatch:
         assert read(client, "Patient/p1")["gender"] == "male"
 
 
+class TestRequestUrls:
+    """request.url is relative to the base (http.html#trules); operations are not supported."""
+
+    def test_an_operation_entry_is_refused_naming_the_entry(self, client: TestClient) -> None:
+        # entry 7 of the R4 example Bundle-bundle-transaction.json
+        lookup = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "code", "valueCode": "ASSERTION"},
+                {"name": "system", "valueUri": "http://terminology.hl7.org/CodeSystem/v3-ActCode"},
+            ],
+        }
+        response = post_bundle(
+            client,
+            bundle(
+                "transaction",
+                entry("POST", "Patient", patient()),
+                entry("POST", "ValueSet/$lookup", lookup, "urn:uuid:" + "7" * 32),
+            ),
+        )
+        assert response.status_code == 400
+        issue = response.json()["issue"][0]
+        assert issue["code"] == "not-supported"
+        assert issue["diagnostics"] == (
+            "Bundle.entry[1]: operation $lookup is not supported in a transaction or batch"
+            " (request.url 'ValueSet/$lookup')"
+        )
+        assert issue["expression"] == ["Bundle.entry[1].request.url"]
+        assert total(client, "Patient") == 0
+
+    def test_an_operation_entry_in_a_batch_fails_only_itself(self, client: TestClient) -> None:
+        body = post_bundle(
+            client,
+            bundle(
+                "batch",
+                entry("GET", "Patient/$everything"),
+                entry("POST", "Patient", patient()),
+            ),
+        ).json()
+        failed, created = body["entry"]
+        assert failed["response"]["status"] == "400"
+        assert "operation $everything" in failed["response"]["outcome"]["issue"][0]["diagnostics"]
+        assert created["response"]["status"].startswith("201")
+
+    def test_an_absolute_url_under_this_servers_base_is_accepted(self, client: TestClient) -> None:
+        base = "http://testserver/fhir"
+        body = post_bundle(
+            client,
+            bundle(
+                "transaction",
+                entry("PUT", f"{base}/Patient/abs", patient(id="abs", gender="female")),
+                entry("GET", f"{base}/Patient?gender=female"),
+            ),
+        ).json()
+        written, found = body["entry"]
+        assert written["response"]["location"] == "Patient/abs/_history/1"
+        assert found["resource"]["total"] == 1
+        assert read(client, "Patient/abs")["gender"] == "female"
+
+    def test_an_absolute_url_elsewhere_is_refused_naming_the_entry(
+        self, client: TestClient
+    ) -> None:
+        # entry 0 of the R4 example Bundle-ussg-fht.json
+        url = "http://hl7.org/fhir/us/sdc/Questionnaire/54127-6"
+        questionnaire = {"resourceType": "Questionnaire", "id": "54127-6", "status": "active"}
+        response = post_bundle(client, bundle("transaction", entry("PUT", url, questionnaire)))
+        assert response.status_code == 400
+        issue = response.json()["issue"][0]
+        assert issue["diagnostics"] == (
+            "Bundle.entry[0]: request.url must be relative to this server's base"
+            f" http://testserver/fhir (Type, Type/id or Type?query), got '{url}'"
+        )
+        assert issue["expression"] == ["Bundle.entry[0].request.url"]
+        assert total(client, "Questionnaire") == 0
+
+    def test_a_url_that_names_no_r4_type_is_refused(self, client: TestClient) -> None:
+        response = post_bundle(
+            client, bundle("transaction", entry("PUT", "Pateint/p1", patient(id="p1")))
+        )
+        assert response.status_code == 400
+        assert response.json()["issue"][0]["diagnostics"] == (
+            "Bundle.entry[0].request.url 'Pateint/p1' does not start with an R4 resource type"
+        )
+
+    def test_a_resource_of_the_wrong_type_names_the_entry(self, client: TestClient) -> None:
+        response = post_bundle(
+            client,
+            bundle(
+                "transaction",
+                entry("POST", "Patient", patient()),
+                entry("PUT", "Observation/o1", patient(id="o1")),
+            ),
+        )
+        assert response.status_code == 400
+        diagnostics = response.json()["issue"][0]["diagnostics"]
+        assert diagnostics.startswith("Bundle.entry[1]: resourceType Patient does not match")
+
+
 class TestLimitsAndShape:
     def test_an_oversized_bundle_is_413(self, settings: Settings, engine: Engine) -> None:
         small = settings.model_copy(update={"max_bundle_entries": 2})

@@ -1,18 +1,24 @@
 """The entries of a transaction or batch Bundle, parsed and checked (R4 http.html#transaction):
 each entry's request method and URL, its resource, If-None-Exist and If-Match, and the type, id
 or search condition the URL names. `ORDER` is the processing order the specification gives
-(DELETE, POST, PUT/PATCH, GET/HEAD)."""
+(DELETE, POST, PUT/PATCH, GET/HEAD).
+
+`request.url` is relative to the server's base (http.html#trules, bundle.html#transaction); an
+absolute URL under this server's own base is accepted as the same relative URL. Operations
+(`ValueSet/$lookup`) are not supported inside a Bundle and are refused naming the entry."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from carebridge.fhir.records import StoredResource
-from carebridge.fhir.validation import check_shape
-from carebridge.kit.errors import InvalidRequestError
+from carebridge.fhir.validation import check_shape, known_type
+from carebridge.kit.errors import InvalidRequestError, NotSupportedError
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # a URI scheme (RFC 3986 section 3.1)
 
 
 @dataclass
@@ -32,7 +38,8 @@ class Entry:
     deferred: bool = False  # has conditional references, resolved after the other writes
 
 
-def parse_entry(index: int, raw: Any) -> Entry:
+def parse_entry(index: int, raw: Any, *, base_url: str = "") -> Entry:
+    """Entry `index` of a transaction or batch; `base_url` is this server's FHIR base."""
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
         raise InvalidRequestError(f"{where}.request is required", expression=(f"{where}.request",))
@@ -50,7 +57,7 @@ def parse_entry(index: int, raw: Any) -> Entry:
     entry = Entry(
         index,
         method,
-        url,
+        _relative(where, url, base_url),
         raw.get("fullUrl"),
         raw.get("resource"),
         request.get("ifNoneExist"),
@@ -72,12 +79,43 @@ def _etag_version(value: Any) -> int | None:
     return int(digits)
 
 
+def _relative(where: str, url: str, base_url: str) -> str:
+    """`url` relative to the server's base: an absolute URL must start with this server's own
+    base (`{base}/Patient/1` -> `Patient/1`)."""
+    if not _ABSOLUTE.match(url):
+        return url
+    base = base_url.rstrip("/")
+    if base and url.startswith(f"{base}/"):
+        return url.removeprefix(f"{base}/")
+    expected = f"this server's base {base}" if base else "the server's base"
+    raise InvalidRequestError(
+        f"{where}: request.url must be relative to {expected} (Type, Type/id or Type?query),"
+        f" got {url!r}",
+        expression=(f"{where}.request.url",),
+    )
+
+
 def _split_url(entry: Entry) -> None:
+    where = f"Bundle.entry[{entry.index}]"
     path, _, query = entry.url.partition("?")
     parts = [p for p in path.split("/") if p]
+    operation = next((p for p in parts if p.startswith("$")), None)
+    if operation is not None:
+        error = NotSupportedError(
+            f"{where}: operation {operation} is not supported in a transaction or batch"
+            f" (request.url {entry.url!r})"
+        )
+        error.expression = (f"{where}.request.url",)
+        raise error
     if not parts:
         raise InvalidRequestError(
-            f"Bundle.entry[{entry.index}].request.url {entry.url!r} names no resource type"
+            f"{where}.request.url {entry.url!r} names no resource type",
+            expression=(f"{where}.request.url",),
+        )
+    if not known_type(parts[0]):
+        raise InvalidRequestError(
+            f"{where}.request.url {entry.url!r} does not start with an R4 resource type",
+            expression=(f"{where}.request.url",),
         )
     entry.res_type = parts[0]
     if len(parts) >= 2:

@@ -74,7 +74,7 @@ def process_bundle(
             f"the Bundle has {len(raw_entries)} entries; the limit is {max_entries}"
         )
     if kind == "transaction":
-        entries = [parse_entry(i, raw) for i, raw in enumerate(raw_entries)]
+        entries = [_parse(ctx, i, raw) for i, raw in enumerate(raw_entries)]
         return _transaction(store, ctx, entries, minimal, outcomes)
     return _batch(store, ctx, raw_entries, minimal, outcomes)
 
@@ -112,7 +112,7 @@ def _batch(
     responses: list[dict[str, Any] | None] = [None] * len(raw_entries)
     for index, raw in enumerate(raw_entries):
         try:
-            entries.append(parse_entry(index, raw))
+            entries.append(_parse(ctx, index, raw))
         except AppError as exc:
             entries.append(None)
             responses[index] = error_entry(exc)
@@ -134,6 +134,16 @@ def _batch(
             savepoint.rollback()
             responses[entry.index] = error_entry(exc)
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _parse(ctx: FhirContext, index: int, raw: Any) -> Entry:
+    """Entry `index`, its request.url taken relative to this server's base (`ctx.base_url`, the
+    base the response's fullUrls and locations use); errors name the entry."""
+    try:
+        return parse_entry(index, raw, base_url=ctx.base_url)
+    except AppError as exc:
+        _name_entry(exc, index)
+        raise
 
 
 @contextmanager
