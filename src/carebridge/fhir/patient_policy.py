@@ -143,11 +143,17 @@ def _parsed(rows: Iterable[Sequence[Any]]) -> tuple[set[str], dict[str, PatientF
             linked.setdefault(patient, set()).add((actor_type, actor_id))
         else:
             of_row.add(patient)
-    facts = {
+    return of_row, _by_patient(linked, rules)
+
+
+def _by_patient(
+    linked: dict[str, set[tuple[str | None, str | None]]], rules: dict[str, list[ConsentRule]]
+) -> dict[str, PatientFacts]:
+    """Each patient's facts from their linked actors and their rules in deciding order."""
+    return {
         p: PatientFacts(frozenset(linked.get(p, ())), tuple(rules.get(p, ())))
         for p in linked.keys() | rules.keys()
     }
-    return of_row, facts
 
 
 def read_decided(
@@ -196,9 +202,8 @@ def _read_visible(
     `patients` (a Patient: itself), found by `read_statement` with their Consent `rules` and
     summary `links`: what `visible_rows` decides for it (one of the patients allows the type),
     without reading the facts again (more only for patients the summarized kinds do not
-    relate). Without Consent rules (most patients) the
-    deployment's default decides for a related patient, so the links alone answer unless
-    none relates the user."""
+    relate). Without Consent rules (most patients) the deployment's default decides for a
+    related patient, so the links alone answer unless none relates the user."""
     if res_type in policy.hidden_types:
         return False
     if not rules:
@@ -219,10 +224,7 @@ def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, Pat
         linked.setdefault(patient, set()).add((actor_type, actor_id))
     for rule in rules:
         ruled.setdefault(rule[0], []).append(ConsentRule._make(rule[1:6]))
-    return {
-        p: PatientFacts(frozenset(linked.get(p, ())), tuple(ruled.get(p, ())))
-        for p in linked.keys() | ruled.keys()
-    }
+    return _by_patient(linked, ruled)
 
 
 def _in_deciding_order(rules: list[list[Any]]) -> list[list[Any]]:
