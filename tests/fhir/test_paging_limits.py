@@ -69,6 +69,14 @@ class TestPagingBounds:
         assert response.status_code == 200, response.text
         assert "entry" not in response.json()
 
+    @pytest.mark.parametrize("url", PAGED)
+    def test_leading_zeros_do_not_count_towards_the_bound(
+        self, client: TestClient, url: str
+    ) -> None:
+        response = client.get(url, params={"_offset": "0" * 5000})  # int() refuses 4,301 digits
+        assert response.status_code == 200, response.text
+        assert response.json()["resourceType"] == "Bundle"
+
     def test_a_huge_count_is_capped_at_the_page_size(self, client: TestClient) -> None:
         response = client.get("/fhir/Patient/_history", params={"_count": str(MAX_PAGING)})
         assert response.status_code == 200, response.text

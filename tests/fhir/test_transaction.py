@@ -493,6 +493,22 @@ class TestAllOrNothing:
         assert response.status_code == 200
         assert read(client, "Patient/p1")["meta"]["versionId"] == "2"
 
+    @pytest.mark.parametrize("version", ["²", "9" * 5000, "1.0"])
+    def test_an_if_match_that_is_no_version_is_refused(
+        self, client: TestClient, version: str
+    ) -> None:
+        put(client, patient(id="p1", gender="male"))
+        response = post_bundle(
+            client,
+            bundle(
+                "transaction",
+                entry("PUT", "Patient/p1", patient(id="p1"), ifMatch=f'W/"{version}"'),
+            ),
+        )
+        assert response.status_code == 400
+        assert "is not a version ETag" in response.json()["issue"][0]["diagnostics"]
+        assert read(client, "Patient/p1")["gender"] == "male"
+
 
 class TestProcessingOrder:
     def test_delete_runs_before_post(self, client: TestClient) -> None:

@@ -33,6 +33,7 @@ from carebridge.fhir.store import FhirStore
 from carebridge.fhir.transaction import process_bundle
 from carebridge.fhir.unit_of_work import Access, base_url, in_transaction
 from carebridge.fhir.validation import known_type
+from carebridge.kit.digits import ascii_digits, ascii_int
 from carebridge.kit.errors import InvalidRequestError, NotFoundError, NotSupportedError
 
 # Every response here is FHIR JSON: a request that accepts no JSON is a 406 (http.html#mime).
@@ -219,12 +220,12 @@ async def vread(request: Request, resource_type: str, res_id: str, version: str)
 def _version_number(version: str) -> int:
     """The version id of a vread (http.html#vread); one that is not a number this server could
     have assigned names no version: 404."""
-    digits = version.lstrip("0")
-    if not (version.isascii() and version.isdigit()) or len(digits) > len(str(_MAX_VERSION)):
+    if not ascii_digits(version):
         raise NotFoundError(f"version {version[:40]!r} is not a version number")
-    if int(version) > _MAX_VERSION:
-        raise NotFoundError(f"version {version} is beyond the largest version number")
-    return int(version)
+    number = ascii_int(version, _MAX_VERSION)
+    if number is None:
+        raise NotFoundError(f"version {version[:40]} is beyond the largest version number")
+    return number
 
 
 @router.get("/Patient/{res_id}/$everything")

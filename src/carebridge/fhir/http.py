@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from carebridge.fhir.bundles import etag, location
 from carebridge.fhir.records import StoredResource, WriteResult
 from carebridge.fhir.search.dates import instant_text
+from carebridge.kit.digits import etag_version
 from carebridge.kit.errors import AppError, InvalidRequestError, information_outcome
 
 FHIR_JSON = "application/fhir+json"
@@ -135,11 +136,10 @@ def if_match_version(request: Request) -> int | None:
     value = request.headers.get("if-match")
     if value is None:
         return None
-    digits = value.strip().removeprefix("W/").strip('"')
-    # ASCII digits that fit an int (int() refuses more than 4300 digits; versions have < 20)
-    if not (digits.isascii() and digits.isdigit()) or len(digits.lstrip("0")) > 19:
+    version = etag_version(value.strip())
+    if version is None:
         raise InvalidRequestError(f'If-Match {value[:40]!r} must be a version ETag like W/"3"')
-    return int(digits)
+    return version
 
 
 def resource_headers(base: str, stored: StoredResource, *, with_location: bool) -> dict[str, str]:

@@ -23,6 +23,7 @@ from carebridge.fhir.search.values import (
     split_unescaped,
     unescape,
 )
+from carebridge.kit.digits import ascii_digits, ascii_int
 from carebridge.kit.errors import InvalidRequestError, NotSupportedError
 
 RESULT_PARAMS = frozenset(
@@ -346,11 +347,12 @@ def paging_value(name: str, value: str) -> int:
     ASCII digits only (`str.isdigit` also accepts `²`, which `int` refuses); a larger value than
     the database can page by is a 400 naming the parameter, not an overflow in the driver.
     """
-    if not (value.isascii() and value.isdigit()):
+    if not ascii_digits(value):
         raise InvalidRequestError(f"{name} must be a non-negative integer, not {_shown(value)}")
-    if len(value.lstrip("0")) > len(str(MAX_PAGING)) or int(value) > MAX_PAGING:
+    number = ascii_int(value, MAX_PAGING)
+    if number is None:
         raise InvalidRequestError(f"{name} must be at most {MAX_PAGING}, not {_shown(value)}")
-    return int(value)
+    return number
 
 
 def _choice(name: str, raw: list[str], allowed: set[str]) -> str | None:
