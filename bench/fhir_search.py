@@ -55,7 +55,7 @@ from carebridge.fhir.guard import AccessScope, Interaction
 from carebridge.fhir.service import FhirContext
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_string
-from carebridge.kit.clock import minute_of, utc_now
+from carebridge.kit.clock import current_minute, utc_now
 from carebridge.kit.db import create_db_engine
 from harness import DATA, Report, database_url, latency_summary
 
@@ -138,7 +138,7 @@ class Caller:
     def guard(self) -> TokenGuard:
         if not self.ctx.fhir_user:
             return TokenGuard(self.ctx)
-        now = minute_of(utc_now())
+        now = current_minute()
         role = current_role(self.engine, self.ctx.fhir_user, self.defaults, now)
         if role is None:
             return TokenGuard(self.ctx)

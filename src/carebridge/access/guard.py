@@ -37,7 +37,7 @@ from carebridge.fhir.guard import Interaction as FhirInteraction
 from carebridge.fhir.records import Method, WriteOp
 from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
-from carebridge.kit.clock import minute_of, utc_now
+from carebridge.kit.clock import current_minute, utc_now
 from carebridge.kit.errors import AppError
 from carebridge.kit.ids import new_id
 
@@ -108,7 +108,7 @@ async def install_guard(
     else:
         request.state.guard = TokenGuard(ctx, address)  # a refused purpose is audited with who
         # roles and Consent periods are decided to the minute (role_lookup.py, roles.py)
-        defaults, now = _consent_defaults(request), minute_of(utc_now())
+        defaults, now = _consent_defaults(request), current_minute()
         hit, role = ROLES.known(request.app.state.engine, ctx.fhir_user, defaults, now)
         if hit:  # the role cache answered without a connection: no thread hop either
             guard = _guard_for(ctx, address, requested, role, now)
@@ -122,7 +122,7 @@ def _with_role(
     request: Request, ctx: AccessContext, address: str | None, requested: str | None
 ) -> TokenGuard:
     assert ctx.fhir_user is not None
-    now = minute_of(utc_now())
+    now = current_minute()
     # the cache was asked on the event loop already: read the role data (and the watermark)
     role = read_role(request.app.state.engine, ctx.fhir_user, _consent_defaults(request), now)
     return _guard_for(ctx, address, requested, role, now)

@@ -31,11 +31,13 @@ from carebridge.fhir.search.parse import parse_search
 from carebridge.fhir.search.values import local_reference
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource, search_reference
-from carebridge.kit.changes import writes_of
+from carebridge.kit.changes import watch
 from carebridge.kit.clock import minute_of
 
 _MAX_ROLES = 200
 _ROLE_DATA = ("PractitionerRole", "CareTeam", "Organization", "Practitioner")
+_ROLE_WRITES = watch(_ROLE_DATA)  # this process's writes of role data
+_MISS: tuple[bool, Role | None] = (False, None)
 
 
 class ConsentDefaults(NamedTuple):
@@ -140,24 +142,25 @@ class RoleCache:
     ) -> tuple[bool, Role | None]:
         """(True, the cached role) if the watermark was read recently and this process wrote no
         role data since; else (False, None): call `get` with a connection."""
+        database = _database(engine)
+        checked = self._checked.get(database)
+        if checked is None:
+            return _MISS
+        watermark, when, writes = checked
+        if _ROLE_WRITES.value != writes or time.monotonic() - when > self._recheck:
+            return _MISS
+        key = _key(database, fhir_user, defaults, at, watermark)
         with self._lock:
-            database = _database(engine)
-            checked = self._checked.get(database)
-            if checked is None:
-                return False, None
-            watermark, when, writes = checked
-            if time.monotonic() - when > self._recheck or writes_of(_ROLE_DATA) != writes:
-                return False, None
-            key = _key(database, fhir_user, defaults, at, watermark)
-            if key not in self._roles:
-                return False, None
-            self._roles.move_to_end(key)
+            try:
+                self._roles.move_to_end(key)  # a hit is the usual case: two lookups of the key
+            except KeyError:
+                return _MISS
             return True, self._roles[key]
 
     def get(
         self, conn: Connection, fhir_user: str, defaults: ConsentDefaults, at: datetime
     ) -> Role | None:
-        writes = writes_of(_ROLE_DATA)  # before the read: a write after it is seen next time
+        writes = _ROLE_WRITES.value  # before the read: a write after it is seen next time
         watermark = _watermark(conn)
         database = _database(conn.engine)
         key = _key(database, fhir_user, defaults, at, watermark)

@@ -1,27 +1,44 @@
-"""Writes per resource type made by this process, counted.
+"""Writes of watched resource types made by this process, counted.
 
-A cache of data read from the store (roles: access/role_lookup.py) compares these counts to
-know, without a query, that this process has changed nothing it depends on since it last
-looked. Changes made by other processes it still has to ask the database about.
+A cache of data read from the store (roles: access/role_lookup.py) compares a counter to the
+value it saw to know, without a query, that this process has changed nothing it depends on
+since it last looked. Changes made by other processes it still has to ask the database about.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterable
 
 _lock = threading.Lock()
-_writes: Counter[str] = Counter()
+
+
+class WriteCounter:
+    """Counts the writes (each a batch of resources) that touched any of `types`. Read without
+    a lock: an int attribute is replaced whole, and it only grows."""
+
+    __slots__ = ("types", "value")
+
+    def __init__(self, types: frozenset[str]) -> None:
+        self.types = types
+        self.value = 0
+
+
+_counters: list[WriteCounter] = []
+
+
+def watch(resource_types: Iterable[str]) -> WriteCounter:
+    """A counter of this process's writes of any of `resource_types` from now on."""
+    counter = WriteCounter(frozenset(resource_types))
+    with _lock:
+        _counters.append(counter)
+    return counter
 
 
 def note_writes(resource_types: Iterable[str]) -> None:
-    """Count a write of each of `resource_types` (called by the FHIR writer, before commit)."""
+    """Count a write of `resource_types` (called by the FHIR writer, before commit)."""
+    written = set(resource_types)
     with _lock:
-        _writes.update(set(resource_types))
-
-
-def writes_of(resource_types: Iterable[str]) -> int:
-    """How many writes of `resource_types` this process has counted."""
-    with _lock:  # a list, not a generator: asked on every request (role_lookup.py)
-        return sum([_writes[t] for t in resource_types if t in _writes])
+        for counter in _counters:
+            if not counter.types.isdisjoint(written):
+                counter.value += 1
