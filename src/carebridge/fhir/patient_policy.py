@@ -30,10 +30,12 @@ from carebridge.fhir.records import StoredResource
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.policy_decision import (
     NO_FACTS,
+    PERMIT,
     Candidate,
     ConsentRule,
     PatientFacts,
     allowed_types,
+    consented,
     related,
     visible_keys,
 )
@@ -211,8 +213,16 @@ def _read_visible(
             return False
         if any((t, i) in policy.actors for _, t, i in links):
             return True
-    facts = _with_links(conn, policy, patients, _read_facts(_in_deciding_order(rules), links))
-    return any(allowed_types(policy, facts.get(p, NO_FACTS), (res_type,)) for p in patients)
+    ordered = _in_deciding_order(rules)
+    if len(patients) == 1:  # every row is that patient's: no grouping by patient
+        facts = PatientFacts(
+            frozenset([(t, i) for _, t, i in links]),
+            tuple([ConsentRule._make(rule[1:6]) for rule in ordered]),
+        )
+        if related(policy, facts):  # else other kinds of link may relate them (below)
+            return consented(policy, facts, res_type)
+    by_patient = _with_links(conn, policy, patients, _read_facts(ordered, links))
+    return any(allowed_types(policy, by_patient.get(p, NO_FACTS), (res_type,)) for p in patients)
 
 
 def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, PatientFacts]:
@@ -230,14 +240,16 @@ def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, Pat
 def _in_deciding_order(rules: list[list[Any]]) -> list[list[Any]]:
     """`rules` (`READ_RULE_COLUMNS`) in the order of `patient_facts_statement`: most recently
     recorded first (datetimes as one database writes them as text, so they sort as text),
-    deepest provision first, deny before permit. Sorted key by key, least significant first
-    (Python's sort is stable, also in reverse). Fewer than two rules are returned as they
-    are."""
+    deepest provision first, deny before permit: one sort in reverse on `_deciding_key`
+    (Python's sort stays stable in reverse). Fewer than two rules are returned as they are."""
     if len(rules) < 2:
         return rules
-    ordered = sorted(rules, key=lambda f: (-(f[7] or 0), f[1] or ""))
-    ordered.sort(key=lambda f: f[6] or "", reverse=True)
-    return ordered
+    return sorted(rules, key=_deciding_key, reverse=True)
+
+
+def _deciding_key(rule: list[Any]) -> tuple[str, int, bool]:
+    """Larger first: the later `recorded`, the deeper provision, deny (`True`) over permit."""
+    return rule[6] or "", rule[7] or 0, rule[1] != PERMIT
 
 
 def _first_links(
