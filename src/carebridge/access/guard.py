@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -67,8 +68,7 @@ class TokenGuard:
 
     def patient_user(self) -> str | None:
         """The patient a Patient user is (their own record is all they see, whatever scope)."""
-        key = local_reference(self.ctx.fhir_user)
-        return key[1] if key and key[0] == "Patient" else None
+        return None if self.ctx.fhir_user is None else _patient_of(self.ctx.fhir_user)
 
     def readable_types(self) -> frozenset[str] | None:
         """Types the token may read or search (None: every type)."""
@@ -87,6 +87,14 @@ class TokenGuard:
         if self.purpose == EMERGENCY_TREAT:
             event["meta"] = {"security": [BREAK_THE_GLASS]}
         return event
+
+
+@lru_cache(maxsize=1024)
+def _patient_of(fhir_user: str) -> str | None:
+    """The Patient id a `fhirUser` reference names, else None: asked on every request of a
+    user, for the few users a process serves, so parsed once per user."""
+    key = local_reference(fhir_user)
+    return key[1] if key and key[0] == "Patient" else None
 
 
 BREAK_THE_GLASS = {
