@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from carebridge.kit.digits import ETAG_VERSION_MAX, ascii_digits, ascii_int, etag_version
+from carebridge.kit.digits import (
+    ETAG_VERSION_MAX,
+    ascii_digits,
+    ascii_int,
+    etag_version,
+    required_etag_version,
+)
+from carebridge.kit.errors import InvalidRequestError
 
 
 @pytest.mark.parametrize(("text", "expected"), [("0", True), ("0042", True), ("", False)])
@@ -37,3 +44,11 @@ def test_etag_versions(value: str, expected: int) -> None:
 @pytest.mark.parametrize("value", ['W/"x"', 'W/""', 'W/"²"', f'W/"{ETAG_VERSION_MAX + 1}"'])
 def test_not_etag_versions(value: str) -> None:
     assert etag_version(value) is None
+
+
+def test_a_required_etag_version_is_read_or_refused_with_a_400() -> None:
+    assert required_etag_version('W/"12"') == 12
+    with pytest.raises(InvalidRequestError, match='is not a version ETag like W/"3"'):
+        required_etag_version('W/"²"')
+    with pytest.raises(InvalidRequestError, match="is not a version ETag"):
+        required_etag_version(f'W/"{"9" * 5000}"')

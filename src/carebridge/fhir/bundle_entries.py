@@ -15,7 +15,7 @@ from typing import Any
 
 from carebridge.fhir.records import StoredResource
 from carebridge.fhir.validation import check_shape, known_type
-from carebridge.kit.digits import etag_version
+from carebridge.kit.digits import required_etag_version
 from carebridge.kit.errors import InvalidRequestError, NotSupportedError
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -72,12 +72,7 @@ def parse_entry(index: int, raw: Any, *, base_url: str = "") -> Entry:
 
 
 def _etag_version(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    version = etag_version(value)
-    if version is None:
-        raise InvalidRequestError(f'If-Match {value[:40]!r} is not a version ETag like W/"3"')
-    return version
+    return required_etag_version(value) if isinstance(value, str) else None
 
 
 def _relative(where: str, url: str, base_url: str) -> str:

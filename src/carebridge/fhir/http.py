@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from carebridge.fhir.bundles import etag, location
 from carebridge.fhir.records import StoredResource, WriteResult
 from carebridge.fhir.search.dates import instant_text
-from carebridge.kit.digits import etag_version
+from carebridge.kit.digits import required_etag_version
 from carebridge.kit.errors import AppError, InvalidRequestError, information_outcome
 
 FHIR_JSON = "application/fhir+json"
@@ -136,10 +136,7 @@ def if_match_version(request: Request) -> int | None:
     value = request.headers.get("if-match")
     if value is None:
         return None
-    version = etag_version(value.strip())
-    if version is None:
-        raise InvalidRequestError(f'If-Match {value[:40]!r} must be a version ETag like W/"3"')
-    return version
+    return required_etag_version(value.strip())
 
 
 def resource_headers(base: str, stored: StoredResource, *, with_location: bool) -> dict[str, str]:

@@ -7,6 +7,8 @@ digits only and refuse a value too long for its bound before converting it.
 
 from __future__ import annotations
 
+from carebridge.kit.errors import InvalidRequestError
+
 # versions are counters: a weak ETag's version has fewer than 20 digits
 ETAG_VERSION_MAX = 10**19 - 1
 
@@ -29,3 +31,12 @@ def etag_version(value: str) -> int | None:
     """The version of an ETag `W/"3"` (or `"3"`, or `3`: R4 http.html#versioning), None when
     `value` is not one."""
     return ascii_int(value.removeprefix("W/").strip('"'), ETAG_VERSION_MAX)
+
+
+def required_etag_version(value: str) -> int:
+    """The version an If-Match value names (an HTTP header, a transaction entry's
+    `request.ifMatch`); 400 when it is not a version ETag."""
+    version = etag_version(value)
+    if version is None:
+        raise InvalidRequestError(f'If-Match {value[:40]!r} is not a version ETag like W/"3"')
+    return version
