@@ -10,13 +10,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.config import Settings
 from carebridge.fhir.guard import AccessScope, PatientPolicy
-from carebridge.fhir.patient_policy import patients_facts, visible_rows
-from carebridge.fhir.search.policy_decision import NO_FACTS
+from carebridge.fhir.patient_policy import patients_facts, rules_permit, visible_rows
+from carebridge.fhir.search.policy_decision import (
+    NO_FACTS,
+    ConsentRule,
+    PatientFacts,
+    consented,
+)
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import resource
@@ -199,3 +206,32 @@ def test_a_row_alone_is_decided_as_among_others(engine: Engine) -> None:
         assert alone == together
         assert together  # some rows are visible, some not: the comparison says something
         assert len(together) < len(rows)
+
+
+_RULE_ROWS = st.lists(
+    st.tuples(
+        st.just("p1"),  # patient
+        st.sampled_from(["permit", "deny"]),
+        st.sampled_from([(None, None), ("Practitioner", "pharm"), ("Organization", "elsewhere")]),
+        st.sampled_from([None, "TREAT", "HPAYMT"]),
+        st.sampled_from([None, "Observation", "Condition"]),
+        st.sampled_from(["2024-01-01 00:00:00.000000", "2025-06-01 12:00:00.000000"]),
+        st.integers(min_value=0, max_value=2),
+    ).map(lambda r: [r[0], r[1], r[2][0], r[2][1], r[3], r[4], r[5], r[6]]),
+    max_size=6,
+)
+
+
+@given(
+    rules=_RULE_ROWS, res_type=st.sampled_from(["Observation", "Condition"]), opt_in=st.booleans()
+)
+def test_one_pass_decision_is_the_first_applicable_rule_in_deciding_order(
+    rules: list[list[Any]], res_type: str, opt_in: bool
+) -> None:
+    """A read decides a patient's rules in one pass (`rules_permit`, no sort); the reference
+    (`consented`) takes the first applicable rule of the rules in deciding order: most recent
+    Consent, then deepest provision, then deny before permit."""
+    the_policy = replace(policy(TREATMENT_LINKS), default_permit=not opt_in)
+    ordered = sorted(rules, key=lambda r: (r[6], r[7], r[1] == "deny"), reverse=True)
+    facts = PatientFacts(frozenset(), tuple(ConsentRule._make(r[1:6]) for r in ordered))
+    assert rules_permit(the_policy, rules, res_type) == consented(the_policy, facts, res_type)

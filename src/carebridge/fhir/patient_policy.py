@@ -35,7 +35,6 @@ from carebridge.fhir.search.policy_decision import (
     ConsentRule,
     PatientFacts,
     allowed_types,
-    consented,
     related,
     visible_keys,
 )
@@ -213,16 +212,34 @@ def _read_visible(
             return False
         if any((t, i) in policy.actors for _, t, i in links):
             return True
-    ordered = _in_deciding_order(rules)
-    if len(patients) == 1:  # every row is that patient's: no grouping by patient
-        facts = PatientFacts(
-            frozenset([(t, i) for _, t, i in links]),
-            tuple([ConsentRule._make(rule[1:6]) for rule in ordered]),
-        )
-        if related(policy, facts):  # else other kinds of link may relate them (below)
-            return consented(policy, facts, res_type)
-    by_patient = _with_links(conn, policy, patients, _read_facts(ordered, links))
+    if len(patients) == 1:  # every row is that patient's: no grouping, no sorting
+        actors = policy.actors
+        if any((t, i) in actors for _, t, i in links) or any(
+            rule[1] == PERMIT and (rule[2], rule[3]) in actors for rule in rules
+        ):  # related; else other kinds of link may relate them (below)
+            return rules_permit(policy, rules, res_type)
+    by_patient = _with_links(conn, policy, patients, _read_facts(_in_deciding_order(rules), links))
     return any(allowed_types(policy, by_patient.get(p, NO_FACTS), (res_type,)) for p in patients)
+
+
+def rules_permit(policy: PatientPolicy, rules: list[list[Any]], res_type: str) -> bool:
+    """`consented` for one patient's `rules` (`READ_RULE_COLUMNS`, in no order): the effect of
+    the rule that comes first in deciding order among those that apply to the user's actors,
+    purpose and `res_type`, found in one pass as the applicable rule with the largest
+    `_deciding_key` (no sort: a patient's rules are few, but a read with rules decides on
+    every request); else the default. Rules with equal keys have the same effect (it is part
+    of the key), so which of them is found does not matter."""
+    best: tuple[str, int, bool] | None = None
+    for rule in rules:
+        if (
+            (rule[3] is None or (rule[2], rule[3]) in policy.actors)
+            and rule[4] in (None, policy.purpose)
+            and rule[5] in (None, res_type)
+        ):
+            key = _deciding_key(rule)
+            if best is None or key > best:
+                best = key
+    return policy.default_permit if best is None else not best[2]
 
 
 def _read_facts(rules: list[list[Any]], links: list[list[Any]]) -> dict[str, PatientFacts]:
