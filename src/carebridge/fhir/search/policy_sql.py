@@ -54,7 +54,7 @@ from carebridge.fhir.guard import PatientPolicy
 from carebridge.fhir.search.access_links import RULES_MARKER, SUMMARIZED
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.inline import inline, inline_all
-from carebridge.fhir.search.json_list import InJsonList
+from carebridge.fhir.search.json_list import InJsonList, InJsonListsByKind
 from carebridge.fhir.search.policy_decision import link_sources
 from carebridge.fhir.search.policy_facts_sql import of_kinds
 from carebridge.fhir.tables import resource, search_access, search_consent, search_reference
@@ -79,7 +79,7 @@ def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement
         policy.relationships,
         policy.override,
         policy.hidden_types,
-        bool(policy.actors),
+        _actor_kinds(policy),  # SQLite checks the actors kind by kind (`_is_actor`)
         policy.default_permit,
         types,
     )
@@ -94,7 +94,7 @@ class KeyedCondition(ColumnElement[bool]):
     form in its cache: for a policy condition (a few hundred elements) that walk cost about
     0.35 ms per statement, more than the database's work on a small search. The SQL text of a
     policy condition is a function of its `shape` (the relationships, override, hidden types,
-    whether there are actors, the default, the types searched); the rest (the actors,
+    the types of its actors, the default, the types searched); the rest (the actors,
     purpose, time) travels in bound parameters, the same ones in the same order for every condition
     of a shape. The key is the shape plus those parameters, which SQLAlchemy then takes the
     values of for each execution: users whose policies share a shape share the compiled
@@ -302,12 +302,30 @@ def _is_actor(
     if not policy.actors:
         return false()
     untyped = bindparam(ACTORS, _actor_list(policy), type_=NullType())
-    return InJsonList(type_column + "/" + id_column, untyped)
+    joined = InJsonList(type_column + "/" + id_column, untyped)
+    by_kind = [
+        (kind, bindparam(f"{ACTORS}_{n}", ids, type_=NullType()))
+        for n, (kind, ids) in enumerate(_actors_by_kind(policy))
+    ]
+    return InJsonListsByKind(type_column, id_column, joined, by_kind)
 
 
-ACTORS = "policy_actors"  # the bound JSON list of a policy's actors
+ACTORS = "policy_actors"  # the bound JSON list of a policy's actors (and `_<n>`: of one kind)
 
 
 @lru_cache(maxsize=1024)
 def _actor_list(policy: PatientPolicy) -> str:
     return json.dumps(sorted(f"{t}/{i}" for t, i in policy.actors))
+
+
+@lru_cache(maxsize=1024)
+def _actors_by_kind(policy: PatientPolicy) -> tuple[tuple[str, str], ...]:
+    """(type, JSON list of the ids of that type) for each type of the policy's actors, sorted."""
+    ids: dict[str, list[str]] = {}
+    for actor_type, actor_id in policy.actors:
+        ids.setdefault(actor_type, []).append(actor_id)
+    return tuple((t, json.dumps(sorted(ids[t]))) for t in sorted(ids))
+
+
+def _actor_kinds(policy: PatientPolicy) -> tuple[str, ...]:
+    return tuple(kind for kind, _ in _actors_by_kind(policy))
