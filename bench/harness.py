@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +62,27 @@ def percentile(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def p95_ratio_interval(
+    baseline: list[float], other: list[float], *, rounds: int = 400, seed: int = 0
+) -> tuple[float, float]:
+    """A 90% bootstrap interval of `percentile(other, 95) / percentile(baseline, 95) - 1`:
+    the samples are resampled by index, both lists at once (sample i of each was taken in the
+    same round, and is of the same request where the benchmark pairs them), and the 5th and
+    95th percentiles of the ratios over `rounds` resamples are returned. It says how far the
+    sampling alone may move a run's p95 overhead; drift of the machine between runs comes on
+    top (the modes are interleaved, so it moves both alike within a run)."""
+    n = min(len(baseline), len(other))
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(rounds):
+        picks = rng.choices(range(n), k=n)
+        base = percentile([baseline[i] for i in picks], 95)
+        ratios.append(percentile([other[i] for i in picks], 95) / base - 1)
+    return percentile(ratios, 5), percentile(ratios, 95)
 
 
 def latency_summary(samples_s: list[float]) -> dict[str, float]:
