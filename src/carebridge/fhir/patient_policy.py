@@ -207,17 +207,16 @@ def _read_visible(
     related patient, so the links alone answer unless none relates the user."""
     if res_type in policy.hidden_types:
         return False
-    if not rules:
-        if not policy.default_permit:
-            return False
-        if any((t, i) in policy.actors for _, t, i in links):
-            return True
-    if len(patients) == 1:  # every row is that patient's: no grouping, no sorting
-        actors = policy.actors
-        if any((t, i) in actors for _, t, i in links) or any(
-            rule[1] == PERMIT and (rule[2], rule[3]) in actors for rule in rules
-        ):  # related; else other kinds of link may relate them (below)
-            return rules_permit(policy, rules, res_type)
+    if not rules and not policy.default_permit:
+        return False
+    actors = policy.actors
+    linked = any((t, i) in actors for _, t, i in links)
+    if linked and not rules:
+        return True
+    if len(patients) == 1 and (  # every row is that patient's: no grouping, no sorting
+        linked or any(rule[1] == PERMIT and (rule[2], rule[3]) in actors for rule in rules)
+    ):  # related; else other kinds of link may relate them (below)
+        return rules_permit(policy, rules, res_type)
     by_patient = _with_links(conn, policy, patients, _read_facts(_in_deciding_order(rules), links))
     return any(allowed_types(policy, by_patient.get(p, NO_FACTS), (res_type,)) for p in patients)
 

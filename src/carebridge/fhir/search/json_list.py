@@ -81,11 +81,12 @@ class InJsonListsByKind(ColumnElement[bool]):
     PostgreSQL: `joined`, the check of `kind || '/' || value` against one JSON list of every
     pair (`InJsonList`), which it reads once when the statement is bound (policy_sql.py
     `_is_actor`). SQLite: `CASE kind WHEN 'A' THEN value IN <the values of kind A> ... END`, one
-    JSON list per kind (`lists`). SQLite builds the lookup table of an `IN` list once per
-    execution, when a row first reaches it (an `OP_Once`): about 95 µs for a clinician's 203
-    actors, for each `IN` of the statement a row reaches. A row is then only checked against the
-    actors of its kind, and the table of a kind no row has (the CareTeams a user's Consent rules
-    may name, most often) is never built. Like `IN`, NULL when the kind or the value is NULL."""
+    JSON list per kind (`lists`, each an `InJsonList` of the values). SQLite builds the lookup
+    table of an `IN` list once per execution, when a row first reaches it (an `OP_Once`): about
+    95 µs for a clinician's 203 actors, for each `IN` of the statement a row reaches. A row is
+    then only checked against the actors of its kind, and the table of a kind no row has (the
+    CareTeams a user's Consent rules may name, most often) is never built. Like `IN`, NULL when
+    the kind or the value is NULL."""
 
     inherit_cache = True
     type = Boolean()
@@ -109,7 +110,7 @@ class InJsonListsByKind(ColumnElement[bool]):
         self.value = value
         self.joined = joined
         self.kinds = [k for k, _ in lists]
-        self.lists = [v for _, v in lists]
+        self.lists = [InJsonList(value, values) for _, values in lists]
 
 
 @compiles(InJsonListsByKind, "postgresql")
@@ -122,9 +123,8 @@ def _sqlite_by_kind(element: InJsonListsByKind, compiler: SQLCompiler, **kw: Any
     kind = compiler.process(element.kind, **kw)
     value = compiler.process(element.value, **kw)
     whens = " ".join(
-        f"WHEN {compiler.process(inline(k), **kw)} THEN "
-        f"({value} IN (SELECT value FROM json_each({compiler.process(v, **kw)})))"
-        for k, v in zip(element.kinds, element.lists, strict=True)
+        f"WHEN {compiler.process(inline(k), **kw)} THEN {compiler.process(listed, **kw)}"
+        for k, listed in zip(element.kinds, element.lists, strict=True)
     )
     absent = f"CASE WHEN {kind} IS NULL OR {value} IS NULL THEN NULL ELSE 0 END"
     return f"(CASE {kind} {whens} ELSE {absent} END)"
