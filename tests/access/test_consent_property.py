@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
 from carebridge.app import create_app
 from carebridge.config import Settings
-from carebridge.fhir import store
+from carebridge.fhir import store, visible_patients
 from carebridge.fhir.guard import AccessScope, PatientPolicy
 from carebridge.fhir.search.sql import scope_conditions
 from carebridge.fhir.store import FhirStore
@@ -47,6 +47,7 @@ from tests.access.consent_population import (
 )
 from tests.conftest import bearer
 
+NEVER = 1 << 30  # requests before a set is built: none is
 ACTORS = (
     None,
     "Organization/store1",
@@ -207,7 +208,9 @@ def _empty(engine: Engine) -> None:
 )
 @given(persons=people, user=st.sampled_from(sorted(USERS)))
 @pytest.mark.parametrize(
-    "keyed_up_to", [store.KEYED_UP_TO, -1], ids=["keys-first", "count-and-page"]
+    ("keyed_up_to", "build_after"),
+    [(store.KEYED_UP_TO, 1), (-1, 1), (store.KEYED_UP_TO, NEVER)],
+    ids=["keys-first", "count-and-page", "keys-first-per-row"],
 )
 def test_search_returns_exactly_what_the_policy_allows(
     app_client: TestClient,
@@ -215,13 +218,16 @@ def test_search_returns_exactly_what_the_policy_allows(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     keyed_up_to: int,
+    build_after: int,
     persons: list[Person],
     user: str,
 ) -> None:
     """Searches not pinned to a patient are decided per row in SQL, answered from the keys of
     their visible matches when these are few, else by count and page (forced here with a limit
-    of -1): both give exactly what the policy allows."""
+    of -1): both give exactly what the policy allows. On SQLite a set of the visible patients
+    is built from the first request (visible_patients.py), or never (per row alone)."""
     monkeypatch.setattr(store, "KEYED_UP_TO", keyed_up_to)
+    monkeypatch.setattr(visible_patients, "BUILD_AFTER", build_after)
     _empty(engine)
     load(app_client, bearer(settings, "system/*.cruds"), build(persons))
     auth = bearer(settings, "user/*.rs", fhir_user=USERS[user][0])

@@ -89,6 +89,16 @@ class PatientPolicy:
     hidden_types: frozenset[str] = frozenset({"AuditEvent"})  # admins' and the patient's only
 
 
+class KnownVisible(NamedTuple):
+    """A set of patients whose `res_type` data a policy lets its user see, held by the
+    connection as `set_id` and built at access-data version `version` (visible_patients.py,
+    SQLite): the policy's SQL for that type asks it before the patients' facts."""
+
+    set_id: int
+    version: int
+    res_type: str
+
+
 @dataclass(frozen=True)
 class AccessScope:
     """What the caller may see, applied by the store in SQL on every read and search.
@@ -105,6 +115,8 @@ class AccessScope:
     # SMART v2 scope search restrictions: (type, (search params, ...)); a row of the type must
     # match one of the searches (e.g. Observation restricted to category=laboratory).
     filters: tuple[tuple[str, tuple[tuple[tuple[str, str], ...], ...]], ...] = ()
+    # the policy's set of visible patients on the store's connection (not serialized)
+    known: KnownVisible | None = None
 
     @property
     def unrestricted(self) -> bool:

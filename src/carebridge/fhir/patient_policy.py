@@ -52,8 +52,10 @@ from carebridge.fhir.search.policy_facts_sql import (
     patient_facts_statement,
     patient_links_statements,
     read_statement,
+    row_statement,
 )
 from carebridge.fhir.tables import resource
+from carebridge.fhir.visible_patients import VisibleSet, saw_version, visible_set
 
 
 def patient_allowed_types(
@@ -168,6 +170,11 @@ def read_decided(
     statement = _read_statement(policy, res_type)
     if statement is None:
         return None
+    known = visible_set(conn, policy, res_type)
+    if known is not None:
+        decided = _read_in_set(conn, policy, res_type, res_id, known)
+        if decided is not None:
+            return decided
     row = driver_row(conn, statement, {RES_ID: res_id, POLICY_AT: policy.at})
     if row is None:
         return None, False
@@ -180,6 +187,31 @@ def read_decided(
 
 
 _RESOURCE_COLUMNS = len(resource.c)  # a read statement's row: the resource's columns first
+
+
+def _read_in_set(
+    conn: Connection, policy: PatientPolicy, res_type: str, res_id: str, known: VisibleSet
+) -> tuple[StoredResource | None, bool] | None:
+    """A read decided by a set of `policy`'s visible patients (visible_patients.py): the row,
+    the version of the access data its statement saw and its patients, in one statement
+    without facts. Visible when one of its patients is in the set and the version is the
+    set's; None when that does not decide it (another version: the set is stale; no patient
+    in the set: denied, or decided by its facts), and the caller reads the facts."""
+    params = None if res_type == "Patient" else compartment_index_params()[res_type]
+    row = driver_row(conn, row_statement(res_type, params), {RES_ID: res_id})
+    if row is None:
+        return None, False
+    found = StoredResource(*row[:_RESOURCE_COLUMNS])
+    if found.deleted:  # only an unrestricted caller sees that it was deleted
+        return found, False
+    version = row[_RESOURCE_COLUMNS]
+    if version != known.version:
+        saw_version(conn, policy, res_type, known, version)
+        return None
+    if res_type in policy.hidden_types:
+        return found, False
+    patients = {res_id} if params is None else {p for (p,) in row[_RESOURCE_COLUMNS + 1]}
+    return (found, True) if not known.patients.isdisjoint(patients) else None
 
 
 def _read_statement(policy: PatientPolicy, res_type: str) -> Select[Any] | None:

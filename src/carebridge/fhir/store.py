@@ -50,6 +50,7 @@ from carebridge.fhir.search.results import (
 )
 from carebridge.fhir.search.sql import Compiled, compile_query, scope_conditions
 from carebridge.fhir.tables import resource, resource_history, search_reference, urn_alias
+from carebridge.fhir.visible_patients import known_visible
 from carebridge.fhir.writer import BatchWriter, existing_rows, group_ids_by_type
 from carebridge.kit.errors import ForbiddenError, GoneError, NotFoundError
 
@@ -256,6 +257,9 @@ class FhirStore:
         the total and pages are read by key, so the policy is not decided again for the count
         and for the page."""
         scope = self._search_scope(query)
+        if scope.policy is not None and len(query.resource_types) == 1:
+            known = known_visible(self.conn, scope.policy, query.resource_types[0])
+            scope = replace(scope, known=known)
         compiled = compile_query(query, self.base_url, scope)
         if scope.policy is None or KEYED_UP_TO < 0 or not _patient_data(query.resource_types):
             return compiled

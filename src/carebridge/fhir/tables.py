@@ -174,6 +174,14 @@ search_access = _index_table(
     lookup=("patient_id", "res_type", "param", "actor_type", "actor_id"),
     by_type=False,
 )
+# by actor: the patients linked to a user's actors, for a set of visible patients (ADR 0017)
+Index(
+    "ix_search_access_actor",
+    search_access.c.actor_type,
+    search_access.c.actor_id,
+    search_access.c.param,
+    search_access.c.patient_id,
+)
 
 INDEX_TABLES = {
     "token": search_token,

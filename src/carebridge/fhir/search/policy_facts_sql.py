@@ -33,6 +33,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from carebridge.fhir.access_version import current_version
 from carebridge.fhir.guard import Relationship
 from carebridge.fhir.search.access_links import SUMMARIZED
 from carebridge.fhir.search.inline import inline, inline_all
@@ -119,6 +120,26 @@ def read_statement(
     return select(*columns).where(
         row.c.res_type == inline(res_type), row.c.res_id == bindparam(RES_ID, type_=String())
     )
+
+
+@lru_cache(maxsize=256)
+def row_statement(res_type: str, params: tuple[str, ...] | None) -> Select[Any]:
+    """The resource `res_type`/`res_id` (bound as `res_id`) as `select(resource)` returns it,
+    with the version of the access data in the statement's snapshot (`VERSION`, SQLite:
+    access_version.py) and, for a type other than Patient, the `patients` whose compartment it
+    is in through `params` (as in `read_statement`): a read decided by a set of visible
+    patients (visible_patients.py) needs no more."""
+    row = resource.alias("found")
+    columns = [*(row.c[c.name] for c in resource.c), current_version().label(VERSION)]
+    if params is not None:
+        found = _row_patients(params, row).subquery("compartment")
+        columns.append(_json_rows(found, ("target_id",)).label(PATIENTS_OF))
+    return select(*columns).where(
+        row.c.res_type == inline(res_type), row.c.res_id == bindparam(RES_ID, type_=String())
+    )
+
+
+VERSION = "access_version"  # the column of `row_statement` that holds it
 
 
 def _json_rows(rows: Subquery, names: Sequence[str]) -> Any:

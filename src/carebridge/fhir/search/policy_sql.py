@@ -43,14 +43,17 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal, iterate
 
-from carebridge.fhir.guard import PatientPolicy
+from carebridge.fhir.access_version import in_known_set
+from carebridge.fhir.guard import KnownVisible, PatientPolicy
 from carebridge.fhir.search.access_links import RULES_MARKER, SUMMARIZED
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.inline import inline, inline_all
@@ -63,18 +66,27 @@ _PERMIT = "permit"
 
 
 def policy_condition(
-    policy: PatientPolicy, types: Sequence[str] = (), row: Any = resource
+    policy: PatientPolicy,
+    types: Sequence[str] = (),
+    row: Any = resource,
+    known: KnownVisible | None = None,
 ) -> ColumnElement[bool]:
     """The rows of `row` (the `resource` table or an alias of it) of `types` (none: any type)
     that `policy` lets its user see. Conditions on `resource` itself are built once per policy
-    and types (a user's requests within a minute share one policy) and reused."""
+    and types (a user's requests within a minute share one policy) and reused. With `known`
+    (SQLite, ADR 0017) and `types` its type alone, a patient in that set of the policy's
+    visible patients is decided by it, the others per row."""
+    if known is not None and tuple(types) != (known.res_type,):
+        known = None
     if row is resource:
-        return _on_resource(policy, tuple(types))
-    return _build(policy, types, row)
+        return _on_resource(policy, tuple(types), known)
+    return _build(policy, types, row, known)
 
 
 @lru_cache(maxsize=1024)
-def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement[bool]:
+def _on_resource(
+    policy: PatientPolicy, types: tuple[str, ...], known: KnownVisible | None
+) -> ColumnElement[bool]:
     shape = (
         policy.relationships,
         policy.override,
@@ -82,8 +94,9 @@ def _on_resource(policy: PatientPolicy, types: tuple[str, ...]) -> ColumnElement
         _actor_kinds(policy),  # SQLite checks the actors kind by kind (`_is_actor`)
         policy.default_permit,
         types,
+        known is not None,
     )
-    return KeyedCondition(shape, _build(policy, types, resource))
+    return KeyedCondition(shape, _build(policy, types, resource, known))
 
 
 class KeyedCondition(ColumnElement[bool]):
@@ -121,7 +134,9 @@ def _keyed(element: KeyedCondition, compiler: SQLCompiler, **kw: Any) -> str:
     return str(compiler.process(element.condition, **kw))
 
 
-def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnElement[bool]:
+def _build(
+    policy: PatientPolicy, types: Sequence[str], row: Any, known: KnownVisible | None = None
+) -> ColumnElement[bool]:
     members = compartment_index_params()
     wanted = [t for t in (types or sorted(members)) if t in members and t != "Patient"]
     parts: list[ColumnElement[bool]] = []
@@ -129,7 +144,7 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
         parts.append(
             and_(
                 row.c.res_type == "Patient",
-                _allowed(policy, row.c.res_id, literal("Patient")),
+                _allowed(policy, row.c.res_id, literal("Patient"), known),
             )
         )
     if wanted:
@@ -140,7 +155,7 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
                 ref.c.res_pk == row.c.pk,
                 ref.c.target_type == "Patient",
                 or_(*by_type),
-                _allowed(policy, ref.c.target_id, row.c.res_type),
+                _allowed(policy, ref.c.target_id, row.c.res_type, known),
             )
         )
     if not types:
@@ -154,7 +169,10 @@ def _build(policy: PatientPolicy, types: Sequence[str], row: Any) -> ColumnEleme
 
 
 def _allowed(
-    policy: PatientPolicy, patient: ColumnElement[str], res_type: ColumnElement[str]
+    policy: PatientPolicy,
+    patient: ColumnElement[str],
+    res_type: ColumnElement[str],
+    known: KnownVisible | None = None,
 ) -> ColumnElement[bool]:
     """Decided by what the patient's summary rows say (`_summary`): linked without Consent
     rules (most patients of a user), the default decides; linked with rules, the deciding
@@ -168,7 +186,11 @@ def _allowed(
     one `COALESCE` asks for those links: written once, PostgreSQL plans them once (planning the
     Encounter subqueries twice was 0.9 of the 2.0 ms PostgreSQL spent planning a name search
     under a clinician's policy on every execution). Both databases evaluate `COALESCE`'s
-    arguments only as far as the first that is not NULL."""
+    arguments only as far as the first that is not NULL.
+
+    With `known` (a set for the type of the rows decided), a patient in that set is allowed
+    without the rest (visible_patients.py builds the set with this condition, without
+    `known`)."""
     if policy.override:
         return true()
     consented = _consented(policy, patient, res_type)
@@ -183,7 +205,8 @@ def _allowed(
         value=_summary(policy, patient),
         else_=null() if policy.default_permit else false(),
     )
-    return func.coalesce(decided, _linked_by_others(policy, patient), type_=Boolean())
+    allowed = func.coalesce(decided, _linked_by_others(policy, patient), type_=Boolean())
+    return allowed if known is None else or_(in_known_set(known, patient), allowed)
 
 
 _LINKED, _RULED = 1, 2  # the flags `_summary` adds up
@@ -329,3 +352,46 @@ def _actors_by_kind(policy: PatientPolicy) -> tuple[tuple[str, str], ...]:
 
 def _actor_kinds(policy: PatientPolicy) -> tuple[str, ...]:
     return tuple(kind for kind, _ in _actors_by_kind(policy))
+
+
+# -- a set of visible patients (SQLite, visible_patients.py, ADR 0017) -------------------------
+def set_candidates(policy: PatientPolicy) -> Select[Any] | CompoundSelect[Any] | None:
+    """The patients a set of `policy`'s visible patients is built from: those the summary rows
+    link to one of the actors through one of the policy's summarized kinds, and those a rule
+    of theirs permits one of the actors by name. One range of `ix_search_access_actor` per
+    actor type. Patients related only through other kinds (Encounter) are left out: they are
+    decided per row. None when no patient can be a candidate (no actors)."""
+    if policy.override or not policy.actors:
+        return None
+    link = search_access.alias("set_link")
+    rule = search_consent.alias("set_rule")
+    summarized = [r for r in policy.relationships if r in SUMMARIZED]
+    parts: list[Select[Any]] = []
+    for kind, ids in _actors_by_kind(policy):
+        listed = json.loads(ids)
+        if summarized:
+            parts.append(
+                select(link.c.patient_id).where(
+                    link.c.actor_type == kind,
+                    link.c.actor_id.in_(listed),
+                    of_kinds(link, summarized),
+                )
+            )
+        parts.append(
+            select(rule.c.patient_id).where(
+                rule.c.res_type == "Consent",
+                rule.c.param == "rule",
+                rule.c.effect == _PERMIT,
+                rule.c.actor_type == kind,
+                rule.c.actor_id.in_(listed),
+            )
+        )
+    return union(*parts) if len(parts) > 1 else parts[0]
+
+
+def allowed_of_type(
+    policy: PatientPolicy, patient: ColumnElement[str], res_type: str
+) -> ColumnElement[bool]:
+    """`policy` lets its user see `patient`'s data of `res_type`: the condition every search
+    under the policy decides its rows of that type with."""
+    return _allowed(policy, patient, literal(res_type))

@@ -101,7 +101,7 @@ def scope_conditions(
     if scope.patient_id is not None:
         conditions.append(_patient_compartment(scope.patient_id, types, row))
     if scope.policy is not None:
-        conditions.append(policy_condition(scope.policy, types, row))
+        conditions.append(policy_condition(scope.policy, types, row, scope.known))
     for res_type, searches in scope.filters:
         if types and res_type not in types:
             continue

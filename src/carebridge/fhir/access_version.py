@@ -1,0 +1,135 @@
+"""The version of the access data on SQLite: a counter of changes to what policies read (ADR 0017).
+
+A user's policy (search/policy_sql.py `_allowed`) is decided from three tables: the patients'
+summary rows (`search_access`), their Consent rules (`search_consent`) and the reference rows of
+the relationship resources that are not summarized per patient (`VERSIONED_LINK_TYPES`, in
+`search_reference`). Triggers on those tables increment the single row of `access_version` on
+every insert, update and delete, inside the writing transaction: whatever path writes the rows
+(a request, a load, a reindex, a migration), the counter changes with them, and a rolled-back
+write rolls its increment back too. Two snapshots that read the same version therefore decide
+every policy the same way (for the same policy time), which is what lets a set of visible
+patients built in one snapshot be used in another (visible_patients.py).
+
+The triggers are created by migration 0011 from `create_statements`; changing the tables or
+types here needs a migration that drops and creates them again. A policy whose relationships
+read another kind of reference row is not covered (`covers`) and never uses a set.
+
+PostgreSQL has no counter: it decides every policy per row (within the access target there).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    column,
+    exists,
+    select,
+    table,
+)
+
+from carebridge.fhir.guard import KnownVisible, Relationship
+from carebridge.fhir.search.access_links import SUMMARIZED
+
+VERSIONED_LINK_TYPES = ("Encounter",)  # not summarized: their reference rows are versioned
+_TABLE = "access_version"
+_WHOLE_TABLES = ("search_access", "search_consent")
+
+access_version = table(_TABLE, column("value"))
+
+
+def current_version() -> Any:
+    """The version, as a scalar subquery: read in the snapshot of the statement it is part of."""
+    return select(access_version.c.value).scalar_subquery()
+
+
+def read_version(conn: Connection) -> int:
+    """The version in a snapshot of its own (outside a transaction) or the transaction's. On
+    the DB-API cursor: SQLAlchemy's execution costs about ten times the statement."""
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return int(cursor.execute(_READ).fetchone()[0])
+    finally:
+        cursor.close()
+
+
+_READ = f"SELECT value FROM {_TABLE}"
+
+
+@lru_cache(maxsize=64)
+def covers(relationships: tuple[Relationship, ...]) -> bool:
+    """Whether the counter changes with every row a policy with these relationships reads."""
+    return all(r in SUMMARIZED or r.res_type in VERSIONED_LINK_TYPES for r in relationships)
+
+
+_BUMP = f"BEGIN UPDATE {_TABLE} SET value = value + 1; END"
+
+
+def _trigger_names() -> list[tuple[str, str, str, str]]:
+    """(name, event, table, WHEN clause or "") of every trigger."""
+    found = []
+    for name in _WHOLE_TABLES:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            found.append((f"{_TABLE}_{name}_{event.lower()}", event, name, ""))
+    types = ", ".join(f"'{t}'" for t in VERSIONED_LINK_TYPES)
+    on = {
+        "INSERT": f"NEW.res_type IN ({types})",
+        "UPDATE": f"OLD.res_type IN ({types}) OR NEW.res_type IN ({types})",
+        "DELETE": f"OLD.res_type IN ({types})",
+    }
+    for event, when in on.items():
+        found.append(
+            (f"{_TABLE}_search_reference_{event.lower()}", event, "search_reference", when)
+        )
+    return found
+
+
+def create_statements() -> list[str]:
+    """SQLite DDL: the counter's table, its row, and the triggers."""
+    statements = [
+        f"CREATE TABLE {_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)",
+        # from a random value: a table created again (a downgrade and upgrade under a running
+        # server) does not repeat the versions of the one it replaces
+        f"INSERT INTO {_TABLE} (id, value) VALUES (1, abs(random() % 4611686018427387904))",
+    ]
+    for name, event, on_table, when in _trigger_names():
+        condition = f" WHEN {when}" if when else ""
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER {event} ON {on_table} FOR EACH ROW{condition} {_BUMP}"
+        )
+    return statements
+
+
+def drop_statements() -> list[str]:
+    return [f"DROP TRIGGER {name}" for name, *_ in _trigger_names()] + [f"DROP TABLE {_TABLE}"]
+
+
+# -- sets of visible patients (visible_patients.py) -----------------------------------------------
+# One TEMP table per connection: the sets materialized on it, each a (set_id, patient) range.
+VISIBLE_TABLE = "visible_patients"
+CREATE_VISIBLE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {VISIBLE_TABLE} (set_id INTEGER NOT NULL, "
+    "patient_id TEXT NOT NULL, PRIMARY KEY (set_id, patient_id)) WITHOUT ROWID"
+)
+visible_patients = table(VISIBLE_TABLE, column("set_id"), column("patient_id"), schema="temp")
+KNOWN_SET, KNOWN_VERSION = "known_set", "known_version"  # their bound parameters
+
+
+def in_known_set(known: KnownVisible, patient: ColumnElement[str]) -> ColumnElement[bool]:
+    """`patient` is in the set, and the statement's snapshot is at the set's version (else the
+    set may be stale and says nothing). The version subquery is uncorrelated: the database
+    reads it once per statement."""
+    rows = visible_patients.alias("known_visible")
+    return and_(
+        current_version() == bindparam(KNOWN_VERSION, known.version, type_=Integer()),
+        exists().where(
+            rows.c.set_id == bindparam(KNOWN_SET, known.set_id, type_=Integer()),
+            rows.c.patient_id == patient,
+        ),
+    )

@@ -1,0 +1,255 @@
+"""Sets of the patients whose data of a type a policy lets its user see, on SQLite (ADR 0017).
+
+A search under a user's policy decides each candidate row from the patient's facts, with
+correlated lookups (search/policy_sql.py): on SQLite that costs 1 to 2.5 µs per candidate, as
+much as the search's own work. Within one version of the access data (access_version.py) and one
+policy (its minute included) the answer per patient and type does not change, so after a policy
+has been used for a type at a version (`BUILD_AFTER` requests) the set of the patients whose
+data of that type it lets its user see is built once, by that same per-row SQL
+(`policy_sql.allowed_of_type`; one statement, one snapshot, which also gives the version), kept
+in the process, and materialized per connection in a TEMP table. A search of that type asks the
+set first (`access_version.in_known_set`) and the per-row policy only for the candidates not in
+it; a read of that type looks its row's patients up in the set.
+
+Safety does not depend on this module noticing changes: the statement that uses a set compares
+the set's version with the one in its own snapshot, and where they differ the set says nothing
+and every row is decided per row as without it. Sets are built and materialized only outside a
+transaction, so from committed data; inside one (a write request) a set already materialized
+on the connection may still be used, under the same version check.
+
+A set starts from the patients the summary rows link to the user's actors or whose rules name
+them (`policy_sql.set_candidates`); patients related only by kinds not summarized per patient
+(Encounter) stay per row. A set larger than `MAX_SET` is not kept (a payer's whole
+membership): such a policy stays per row. Searches of several types at once stay per row.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, Engine, func, select
+
+from carebridge.fhir.access_version import (
+    CREATE_VISIBLE,
+    VISIBLE_TABLE,
+    covers,
+    current_version,
+    read_version,
+)
+from carebridge.fhir.guard import KnownVisible, PatientPolicy
+from carebridge.fhir.search.derived import compartment_index_params
+from carebridge.fhir.search.policy_sql import allowed_of_type, set_candidates
+
+BUILD_AFTER = 2  # requests of a policy at one version before its set is built
+MAX_SET = 20_000  # patients; a larger set is not kept
+KEPT = 32  # sets kept per engine (least recently used dropped)
+
+
+@dataclass
+class _Entry:
+    version: int
+    uses: int = 0  # requests at `version` while no set was built
+    built: tuple[int, frozenset[str]] | None = None  # (set id, patients), once built
+
+
+class VisibleSet(NamedTuple):
+    """A built set, for a read: believed only by a statement that reads `version`."""
+
+    version: int
+    patients: frozenset[str]
+
+
+_ids = itertools.count(1)
+_lock = threading.Lock()
+_Key = tuple[PatientPolicy, str]  # a policy and the type of the data decided
+_Sets = OrderedDict[_Key, _Entry]
+_by_engine: weakref.WeakKeyDictionary[Engine, _Sets] = weakref.WeakKeyDictionary()
+# the same by the engine's id, read without the lock (checked against the engine itself)
+_sets_of: dict[int, tuple[weakref.ref[Engine], _Sets]] = {}
+
+
+def known_visible(conn: Connection, policy: PatientPolicy, res_type: str) -> KnownVisible | None:
+    """The set of the patients whose `res_type` data `policy` lets its user see, to use on
+    `conn` for a search's statements, built or materialized here when due; None when there is
+    none (then the policy is decided per row)."""
+    if not _eligible(conn, policy, res_type):
+        return None
+    sets = _sets(conn.engine)
+    key = (policy, res_type)
+    entry = _entry(sets, key)
+    if _in_transaction(conn):
+        return _already_held(conn, entry, res_type)  # own writes may be in its snapshot
+    built = _current(conn, sets, key, entry, read_version(conn))
+    if built is None:
+        return None
+    set_id, patients = built[1]
+    if set_id not in _materialized(conn):
+        _materialize(conn, set_id, patients, _live_ids(sets))
+    return KnownVisible(set_id, built[0], res_type)
+
+
+def visible_set(conn: Connection, policy: PatientPolicy, res_type: str) -> VisibleSet | None:
+    """The set of the patients whose `res_type` data `policy` lets its user see, for a read,
+    which checks its version in the statement that reads the row (then `saw_version`): the
+    set as last built, without I/O; when there is none, built here when due (as for a
+    search)."""
+    if not _eligible(conn, policy, res_type):
+        return None
+    sets = _sets(conn.engine)
+    key = (policy, res_type)
+    entry = _entry(sets, key)
+    if entry is not None and entry.built is not None:
+        return VisibleSet(entry.version, entry.built[1])
+    if _in_transaction(conn):
+        return None
+    built = _current(conn, sets, key, entry, read_version(conn))
+    return None if built is None else VisibleSet(built[0], built[1][1])
+
+
+def saw_version(
+    conn: Connection, policy: PatientPolicy, res_type: str, seen: VisibleSet, version: int
+) -> None:
+    """A read under `policy` found the access data at `version`, not at the version of the
+    set `seen` it was given: the set is left for one built when due at `version`."""
+    sets = _sets(conn.engine)
+    key = (policy, res_type)
+    with _lock:
+        entry = sets.get(key)
+        if entry is not None and entry.version == seen.version and version != seen.version:
+            sets[key] = _Entry(version, uses=1)
+
+
+def _eligible(conn: Connection, policy: PatientPolicy, res_type: str) -> bool:
+    if conn.dialect.name != "sqlite" or policy.override or not policy.actors:
+        return False
+    if res_type in policy.hidden_types:
+        return False
+    if res_type != "Patient" and res_type not in compartment_index_params():
+        return False  # not patient data: the policy is a condition on the type alone
+    return covers(policy.relationships)
+
+
+def _in_transaction(conn: Connection) -> bool:
+    return bool(getattr(conn.connection.dbapi_connection, "in_transaction", True))
+
+
+def _entry(sets: _Sets, key: _Key) -> _Entry | None:
+    """The entry of `key`, marked as recently used (unlocked: a dict's `get` is atomic; an
+    entry dropped meanwhile is only built again)."""
+    entry = sets.get(key)
+    if entry is not None and entry.uses % 64 == 0:  # now and then: reordering takes the lock
+        with _lock:
+            if key in sets:
+                sets.move_to_end(key)
+    if entry is not None and entry.built is not None:
+        entry.uses += 1
+    return entry
+
+
+def _current(
+    conn: Connection, sets: _Sets, key: _Key, entry: _Entry | None, version: int
+) -> tuple[int, tuple[int, frozenset[str]]] | None:
+    """(version, (set id, patients)) of the set at `version`, built when due; else None
+    (counting this request as a use at `version`)."""
+    if entry is None or entry.version != version:
+        entry = _Entry(version)
+        with _lock:
+            sets[key] = entry
+            while len(sets) > KEPT:
+                sets.popitem(last=False)
+    built = entry.built
+    if built is None:
+        entry.uses += 1
+        if entry.uses < BUILD_AFTER or (built := _build(conn, key, entry)) is None:
+            return None
+    return entry.version, built
+
+
+def _already_held(conn: Connection, entry: _Entry | None, res_type: str) -> KnownVisible | None:
+    """Inside a transaction: the set the connection holds already, if it is of the version
+    the transaction sees."""
+    if entry is None or entry.built is None or entry.built[0] not in _materialized(conn):
+        return None
+    if read_version(conn) != entry.version:
+        return None
+    return KnownVisible(entry.built[0], entry.version, res_type)
+
+
+def _sets(engine: Engine) -> _Sets:
+    found = _sets_of.get(id(engine))
+    if found is not None and found[0]() is engine:
+        return found[1]
+    with _lock:
+        sets = _by_engine.get(engine)
+        if sets is None:
+            sets = _by_engine[engine] = OrderedDict()
+        for stale in [k for k, (ref, _) in _sets_of.items() if ref() is None]:
+            del _sets_of[stale]
+        _sets_of[id(engine)] = (weakref.ref(engine), sets)
+        return sets
+
+
+def _live_ids(sets: _Sets) -> set[int]:
+    with _lock:
+        return {e.built[0] for e in sets.values() if e.built is not None}
+
+
+def _build(conn: Connection, key: _Key, entry: _Entry) -> tuple[int, frozenset[str]] | None:
+    """Build `entry`'s set: the version and the patients from one statement (one snapshot).
+    None when the set is larger than MAX_SET (kept as not built, so not tried again at this
+    version) or when the build's version is not the entry's (changed meanwhile)."""
+    policy, res_type = key
+    candidates = set_candidates(policy)
+    if candidates is None:
+        return None
+    candidate = candidates.subquery("candidate")
+    statement = select(current_version(), func.json_group_array(candidate.c.patient_id)).where(
+        allowed_of_type(policy, candidate.c.patient_id, res_type)
+    )
+    version, patients = conn.execute(statement).one()
+    listed: list[str] = orjson.loads(patients)
+    if int(version) != entry.version or len(listed) > MAX_SET:
+        entry.uses = -(1 << 30)  # not again at this version
+        return None
+    entry.built = (next(_ids), frozenset(listed))
+    return entry.built
+
+
+def _materialized(conn: Connection) -> set[int]:
+    """The set ids whose rows this connection's TEMP table holds (reset with a new DB-API
+    connection: the table lives and dies with it)."""
+    info: dict[str, Any] = conn.info
+    dbapi = conn.connection.dbapi_connection
+    held = info.get(VISIBLE_TABLE)
+    if held is None or held[0] is not dbapi:
+        held = info[VISIBLE_TABLE] = (dbapi, set())
+    ids: set[int] = held[1]
+    return ids
+
+
+def _materialize(conn: Connection, set_id: int, patients: frozenset[str], live: set[int]) -> None:
+    """Insert the set's rows into the connection's TEMP table, dropping sets no longer kept,
+    and commit: a TEMP table is the connection's own (no lock on the database file). Only
+    outside a transaction (the caller checks), so the commit ends nothing of the request's."""
+    dbapi: Any = conn.connection.dbapi_connection
+    held = _materialized(conn)
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(CREATE_VISIBLE)
+        for stale in held - live:
+            cursor.execute(f"DELETE FROM temp.{VISIBLE_TABLE} WHERE set_id = ?", (stale,))
+            held.discard(stale)
+        cursor.executemany(
+            f"INSERT OR IGNORE INTO temp.{VISIBLE_TABLE} (set_id, patient_id) VALUES (?, ?)",
+            [(set_id, p) for p in patients],
+        )
+        dbapi.commit()
+    finally:
+        cursor.close()
+    held.add(set_id)
