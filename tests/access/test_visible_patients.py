@@ -5,6 +5,7 @@ that a stale set is never believed, and that every kind of access data changes t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from carebridge.fhir.guard import KnownVisible, PatientPolicy
 from carebridge.fhir.schema import downgrade, upgrade
 from carebridge.fhir.search.policy_sql import policy_condition
 from carebridge.fhir.tables import metadata, resource
+from carebridge.fhir.visible_patients import VisibleSet
 from carebridge.kit.clock import current_minute
 from carebridge.kit.db import create_db_engine
 from tests.access.consent_population import (
@@ -300,3 +302,33 @@ def test_the_counter_made_again_does_not_repeat_versions(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert read_version(conn) != first
     engine.dispose()
+
+
+def test_a_set_holds_over_time_until_a_consent_rule_starts(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    """A set is kept across the policy's minutes while no Consent rule starts or ends between
+    (policies are decided to the minute; the rules' periods are data)."""
+    now = current_minute()
+    starts = now + timedelta(minutes=10)
+    deny = {**provision("deny", actor=PHARMACIST), "period": {"start": starts.isoformat()}}
+    rules = consent("c0", "p0", provision("permit", nested=[deny]))
+    load(client, bearer(settings), [*population(), rules])
+    role = current_role(engine, PHARMACIST, ConsentDefaults(), now)
+    assert role is not None
+    purpose = choose_purpose(role, None)
+    with engine.connect() as conn:
+
+        def at(minutes: int) -> VisibleSet | None:
+            policy = policy_for(role, purpose, now + timedelta(minutes=minutes))
+            return visible_patients.visible_set(conn, policy, "Observation")
+
+        assert at(0) is None
+        built = at(0)
+        assert built is not None
+        assert built.patients == {"p0", "p4"}
+        assert at(5) == built  # no rule starts or ends before: the same set
+        assert at(10) is None  # the deny is in force: not that set (its first request)
+        again = at(10)
+        assert again is not None
+        assert again.patients == {"p4"}

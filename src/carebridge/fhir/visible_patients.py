@@ -29,7 +29,9 @@ import itertools
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -45,6 +47,7 @@ from carebridge.fhir.access_version import (
 from carebridge.fhir.guard import KnownVisible, PatientPolicy
 from carebridge.fhir.search.derived import compartment_index_params
 from carebridge.fhir.search.policy_sql import allowed_of_type, set_candidates
+from carebridge.fhir.tables import search_consent
 
 BUILD_AFTER = 2  # requests of a policy at one version before its set is built
 MAX_SET = 20_000  # patients; a larger set is not kept
@@ -56,6 +59,21 @@ class _Entry:
     version: int
     uses: int = 0  # requests at `version` while no set was built
     built: tuple[int, frozenset[str]] | None = None  # (set id, patients), once built
+    # the policy times the set holds for (naive UTC, as the rules are stored): from the time it
+    # was built at, while no Consent rule starts or ends (`_boundaries`)
+    since: datetime | None = None
+    next_start: datetime | None = None  # the first start of a rule after `since`
+    first_end: datetime | None = None  # the first end of a rule at or after `since`
+
+    def holds_at(self, at: datetime) -> bool:
+        """Whether the set built is the one the policy at `at` gives (at this version)."""
+        return (
+            self.built is not None
+            and self.since is not None
+            and self.since <= at
+            and (self.next_start is None or at < self.next_start)
+            and (self.first_end is None or at <= self.first_end)
+        )
 
 
 class VisibleSet(NamedTuple):
@@ -67,7 +85,7 @@ class VisibleSet(NamedTuple):
 
 _ids = itertools.count(1)
 _lock = threading.Lock()
-_Key = tuple[PatientPolicy, str]  # a policy and the type of the data decided
+_Key = tuple[PatientPolicy, str]  # a policy without its time (`_timeless`) and a type
 _Sets = OrderedDict[_Key, _Entry]
 _by_engine: weakref.WeakKeyDictionary[Engine, _Sets] = weakref.WeakKeyDictionary()
 # the same by the engine's id, read without the lock (checked against the engine itself)
@@ -81,11 +99,11 @@ def known_visible(conn: Connection, policy: PatientPolicy, res_type: str) -> Kno
     if not _eligible(conn, policy, res_type):
         return None
     sets = _sets(conn.engine)
-    key = (policy, res_type)
+    key = (_timeless(policy), res_type)
     entry = _entry(sets, key)
-    if _in_transaction(conn):
-        return _already_held(conn, entry, res_type)  # own writes may be in its snapshot
-    built = _current(conn, sets, key, entry, read_version(conn))
+    if _in_transaction(conn):  # own writes may be in its snapshot
+        return _already_held(conn, entry, res_type, _naive(policy.at))
+    built = _current(conn, sets, key, entry, read_version(conn), policy)
     if built is None:
         return None
     set_id, patients = built[1]
@@ -102,13 +120,13 @@ def visible_set(conn: Connection, policy: PatientPolicy, res_type: str) -> Visib
     if not _eligible(conn, policy, res_type):
         return None
     sets = _sets(conn.engine)
-    key = (policy, res_type)
+    key = (_timeless(policy), res_type)
     entry = _entry(sets, key)
-    if entry is not None and entry.built is not None:
+    if entry is not None and entry.built is not None and entry.holds_at(_naive(policy.at)):
         return VisibleSet(entry.version, entry.built[1])
     if _in_transaction(conn):
         return None
-    built = _current(conn, sets, key, entry, read_version(conn))
+    built = _current(conn, sets, key, entry, read_version(conn), policy)
     return None if built is None else VisibleSet(built[0], built[1][1])
 
 
@@ -118,7 +136,7 @@ def saw_version(
     """A read under `policy` found the access data at `version`, not at the version of the
     set `seen` it was given: the set is left for one built when due at `version`."""
     sets = _sets(conn.engine)
-    key = (policy, res_type)
+    key = (_timeless(policy), res_type)
     with _lock:
         entry = sets.get(key)
         if entry is not None and entry.version == seen.version and version != seen.version:
@@ -153,11 +171,17 @@ def _entry(sets: _Sets, key: _Key) -> _Entry | None:
 
 
 def _current(
-    conn: Connection, sets: _Sets, key: _Key, entry: _Entry | None, version: int
+    conn: Connection,
+    sets: _Sets,
+    key: _Key,
+    entry: _Entry | None,
+    version: int,
+    policy: PatientPolicy,
 ) -> tuple[int, tuple[int, frozenset[str]]] | None:
-    """(version, (set id, patients)) of the set at `version`, built when due; else None
-    (counting this request as a use at `version`)."""
-    if entry is None or entry.version != version:
+    """(version, (set id, patients)) of the set for `policy` at `version`, built when due;
+    else None (counting this request as a use at `version`)."""
+    stale = entry is not None and entry.built is not None and not entry.holds_at(_naive(policy.at))
+    if entry is None or entry.version != version or stale:
         entry = _Entry(version)
         with _lock:
             sets[key] = entry
@@ -166,15 +190,19 @@ def _current(
     built = entry.built
     if built is None:
         entry.uses += 1
-        if entry.uses < BUILD_AFTER or (built := _build(conn, key, entry)) is None:
+        if entry.uses < BUILD_AFTER or (built := _build(conn, policy, key[1], entry)) is None:
             return None
     return entry.version, built
 
 
-def _already_held(conn: Connection, entry: _Entry | None, res_type: str) -> KnownVisible | None:
-    """Inside a transaction: the set the connection holds already, if it is of the version
-    the transaction sees."""
+def _already_held(
+    conn: Connection, entry: _Entry | None, res_type: str, at: datetime
+) -> KnownVisible | None:
+    """Inside a transaction: the set the connection holds already, if it holds at `at` and
+    is of the version the transaction sees."""
     if entry is None or entry.built is None or entry.built[0] not in _materialized(conn):
+        return None
+    if not entry.holds_at(at):
         return None
     if read_version(conn) != entry.version:
         return None
@@ -200,25 +228,55 @@ def _live_ids(sets: _Sets) -> set[int]:
         return {e.built[0] for e in sets.values() if e.built is not None}
 
 
-def _build(conn: Connection, key: _Key, entry: _Entry) -> tuple[int, frozenset[str]] | None:
-    """Build `entry`'s set: the version and the patients from one statement (one snapshot).
-    None when the set is larger than MAX_SET (kept as not built, so not tried again at this
-    version) or when the build's version is not the entry's (changed meanwhile)."""
-    policy, res_type = key
+def _build(
+    conn: Connection, policy: PatientPolicy, res_type: str, entry: _Entry
+) -> tuple[int, frozenset[str]] | None:
+    """Build `entry`'s set for `policy` at its time: the version, the patients and the next
+    times a Consent rule starts or ends from one statement (one snapshot). None when the set
+    is larger than MAX_SET (kept as not built, so not tried again at this version) or when
+    the build's version is not the entry's (changed meanwhile)."""
     candidates = set_candidates(policy)
     if candidates is None:
         return None
     candidate = candidates.subquery("candidate")
-    statement = select(current_version(), func.json_group_array(candidate.c.patient_id)).where(
-        allowed_of_type(policy, candidate.c.patient_id, res_type)
-    )
-    version, patients = conn.execute(statement).one()
+    statement = select(
+        current_version(),
+        func.json_group_array(candidate.c.patient_id),
+        *_boundaries(policy),
+    ).where(allowed_of_type(policy, candidate.c.patient_id, res_type))
+    version, patients, next_start, first_end = conn.execute(statement).one()
     listed: list[str] = orjson.loads(patients)
     if int(version) != entry.version or len(listed) > MAX_SET:
         entry.uses = -(1 << 30)  # not again at this version
         return None
+    entry.since, entry.next_start, entry.first_end = _naive(policy.at), next_start, first_end
     entry.built = (next(_ids), frozenset(listed))
     return entry.built
+
+
+def _boundaries(policy: PatientPolicy) -> tuple[Any, Any]:
+    """The first start of a Consent rule after the policy's time, and the first end at or
+    after it (scalar subqueries): until then, every rule in force at that time still is, and
+    no other is (a rule is in force at `at` when `start <= at <= end`, policy_sql.py)."""
+    rule = search_consent.alias("boundary")
+    rules = (rule.c.res_type == "Consent", rule.c.param == "rule")
+    next_start = select(func.min(rule.c.start)).where(*rules, rule.c.start > policy.at)
+    first_end = select(func.min(rule.c.end)).where(*rules, rule.c.end >= policy.at)
+    return next_start.scalar_subquery(), first_end.scalar_subquery()
+
+
+@lru_cache(maxsize=1024)
+def _timeless(policy: PatientPolicy) -> PatientPolicy:
+    """`policy` without its time: a set is kept across the policy's minutes (`holds_at`)."""
+    return replace(policy, at=_NO_TIME)
+
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _naive(at: datetime) -> datetime:
+    """`at` as the rules' times are stored and compared on SQLite: naive UTC."""
+    return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
 
 
 def _materialized(conn: Connection) -> set[int]:
