@@ -85,7 +85,7 @@ class VisibleSet(NamedTuple):
 
 _ids = itertools.count(1)
 _lock = threading.Lock()
-_Key = tuple[PatientPolicy, str]  # a policy without its time (`_timeless`) and a type
+_Key = tuple[PatientPolicy, str]  # a policy without its time (`_asked`) and a type
 _Sets = OrderedDict[_Key, _Entry]
 _by_engine: weakref.WeakKeyDictionary[Engine, _Sets] = weakref.WeakKeyDictionary()
 # the same by the engine's id, read without the lock (checked against the engine itself)
@@ -96,13 +96,14 @@ def known_visible(conn: Connection, policy: PatientPolicy, res_type: str) -> Kno
     """The set of the patients whose `res_type` data `policy` lets its user see, to use on
     `conn` for a search's statements, built or materialized here when due; None when there is
     none (then the policy is decided per row)."""
-    if not _eligible(conn, policy, res_type):
+    asked = _asked(policy, res_type) if conn.dialect.name == "sqlite" else None
+    if asked is None:
         return None
+    key, at = asked
     sets = _sets(conn.engine)
-    key = (_timeless(policy), res_type)
     entry = _entry(sets, key)
     if _in_transaction(conn):  # own writes may be in its snapshot
-        return _already_held(conn, entry, res_type, _naive(policy.at))
+        return _already_held(conn, entry, res_type, at)
     built = _current(conn, sets, key, entry, read_version(conn), policy)
     if built is None:
         return None
@@ -117,12 +118,13 @@ def visible_set(conn: Connection, policy: PatientPolicy, res_type: str) -> Visib
     which checks its version in the statement that reads the row (then `saw_version`): the
     set as last built, without I/O; when there is none, built here when due (as for a
     search)."""
-    if not _eligible(conn, policy, res_type):
+    asked = _asked(policy, res_type) if conn.dialect.name == "sqlite" else None
+    if asked is None:
         return None
+    key, at = asked
     sets = _sets(conn.engine)
-    key = (_timeless(policy), res_type)
     entry = _entry(sets, key)
-    if entry is not None and entry.built is not None and entry.holds_at(_naive(policy.at)):
+    if entry is not None and entry.built is not None and entry.holds_at(at):
         return VisibleSet(entry.version, entry.built[1])
     if _in_transaction(conn):
         return None
@@ -136,21 +138,26 @@ def saw_version(
     """A read under `policy` found the access data at `version`, not at the version of the
     set `seen` it was given: the set is left for one built when due at `version`."""
     sets = _sets(conn.engine)
-    key = (_timeless(policy), res_type)
+    key = (replace(policy, at=_NO_TIME), res_type)
     with _lock:
         entry = sets.get(key)
         if entry is not None and entry.version == seen.version and version != seen.version:
             sets[key] = _Entry(version, uses=1)
 
 
-def _eligible(conn: Connection, policy: PatientPolicy, res_type: str) -> bool:
-    if conn.dialect.name != "sqlite" or policy.override or not policy.actors:
-        return False
-    if res_type in policy.hidden_types:
-        return False
+@lru_cache(maxsize=1024)
+def _asked(policy: PatientPolicy, res_type: str) -> tuple[_Key, datetime] | None:
+    """The key of the set for `policy` and `res_type` (the policy without its time: a set is
+    kept across the policy's minutes, `holds_at`) and the policy's time as the rules' times
+    are stored (naive UTC); None when no set is kept for them. Cached: a read asks on every
+    request (6.4 -> 3.6 µs per call)."""
+    if policy.override or not policy.actors or res_type in policy.hidden_types:
+        return None
     if res_type != "Patient" and res_type not in compartment_index_params():
-        return False  # not patient data: the policy is a condition on the type alone
-    return covers(policy.relationships)
+        return None  # not patient data: the policy is a condition on the type alone
+    if not covers(policy.relationships):
+        return None
+    return (replace(policy, at=_NO_TIME), res_type), _naive(policy.at)
 
 
 def _in_transaction(conn: Connection) -> bool:
@@ -180,7 +187,8 @@ def _current(
 ) -> tuple[int, tuple[int, frozenset[str]]] | None:
     """(version, (set id, patients)) of the set for `policy` at `version`, built when due;
     else None (counting this request as a use at `version`)."""
-    stale = entry is not None and entry.built is not None and not entry.holds_at(_naive(policy.at))
+    at = _naive(policy.at)
+    stale = entry is not None and entry.built is not None and not entry.holds_at(at)
     if entry is None or entry.version != version or stale:
         entry = _Entry(version)
         with _lock:
@@ -263,12 +271,6 @@ def _boundaries(policy: PatientPolicy) -> tuple[Any, Any]:
     next_start = select(func.min(rule.c.start)).where(*rules, rule.c.start > policy.at)
     first_end = select(func.min(rule.c.end)).where(*rules, rule.c.end >= policy.at)
     return next_start.scalar_subquery(), first_end.scalar_subquery()
-
-
-@lru_cache(maxsize=1024)
-def _timeless(policy: PatientPolicy) -> PatientPolicy:
-    """`policy` without its time: a set is kept across the policy's minutes (`holds_at`)."""
-    return replace(policy, at=_NO_TIME)
 
 
 _NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
