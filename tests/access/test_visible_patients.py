@@ -1,4 +1,4 @@
-"""Sets of a policy's visible patients on SQLite (fhir/visible_patients.py, ADR 0017): what goes
+"""Sets of a policy's visible patients (fhir/visible_patients.py, ADR 0017): what goes
 in a set, that a write of access data by another connection is enforced on the next request,
 that a stale set is never believed, and that every kind of access data changes the version."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from carebridge.access.guard import current_role
 from carebridge.access.role_lookup import ConsentDefaults
@@ -23,7 +23,7 @@ from carebridge.fhir.access_version import VISIBLE_TABLE, read_version
 from carebridge.fhir.guard import KnownVisible, PatientPolicy
 from carebridge.fhir.schema import downgrade, upgrade
 from carebridge.fhir.search.policy_sql import policy_condition
-from carebridge.fhir.tables import metadata, resource
+from carebridge.fhir.tables import resource
 from carebridge.fhir.visible_patients import VisibleSet
 from carebridge.kit.clock import current_minute
 from carebridge.kit.db import create_db_engine
@@ -40,32 +40,17 @@ from tests.access.consent_population import (
     ref,
     visible_ids,
 )
-from tests.conftest import bearer
+from tests.conftest import bearer, throwaway_postgres
 
 PHARMACIST = "Practitioner/pharm"
 
 
-@pytest.fixture(scope="module")
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    """Sets exist on SQLite only: this module runs there (not on the parametrized engine)."""
-    engine = create_db_engine(sqlite_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def engine(sqlite_engine: Engine) -> Engine:
-    with sqlite_engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-    return sqlite_engine
-
-
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+    app = create_app(settings)
+    with TestClient(app) as c:
         yield c
+    app.state.engine.dispose()
 
 
 def population() -> list[dict[str, Any]]:
@@ -106,7 +91,7 @@ def known(engine: Engine, policy: PatientPolicy, res_type: str) -> KnownVisible 
 
 def held(conn: Connection, known: KnownVisible) -> set[str]:
     rows = conn.execute(
-        text(f"SELECT patient_id FROM temp.{VISIBLE_TABLE} WHERE set_id = :s"), {"s": known.set_id}
+        text(f"SELECT patient_id FROM {VISIBLE_TABLE} WHERE set_id = :s"), {"s": known.set_id}
     )
     return {r[0] for r in rows}
 
@@ -180,7 +165,8 @@ def test_a_set_is_neither_built_nor_filled_inside_a_transaction(
     load(client, bearer(settings), population())
     policy = pharmacist_policy(engine)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE resource SET version = version WHERE res_id = 'p3'"))
+        # a change of access data pending in the transaction (on SQLite, any write)
+        conn.execute(text("UPDATE search_access SET param = param WHERE patient_id = 'p0'"))
         for _ in range(3):
             assert visible_patients.known_visible(conn, policy, "Observation") is None
 
@@ -229,14 +215,14 @@ def test_every_kind_of_access_data_changes_the_version(
     load(client, bearer(settings), population())
     admin = bearer(settings)
     with engine.connect() as conn:
-        before = read_version(conn)
+        before = read_version(conn)[0]
     load(client, admin, [ACCESS_WRITES[written]])
     with engine.connect() as conn:
-        created = read_version(conn)
+        created = read_version(conn)[0]
     key = f"{ACCESS_WRITES[written]['resourceType']}/{ACCESS_WRITES[written]['id']}"
     assert client.delete(f"/fhir/{key}", headers=admin).status_code in (200, 204)
     with engine.connect() as conn:
-        deleted = read_version(conn)
+        deleted = read_version(conn)[0]
     assert before < created < deleted
 
 
@@ -245,12 +231,12 @@ def test_other_data_leaves_the_version_alone(
 ) -> None:
     load(client, bearer(settings), population())
     with engine.connect() as conn:
-        before = read_version(conn)
+        before = read_version(conn)[0]
     observation = {**clinical_data("p3")[0], "id": "obs-p3-2"}
     load(client, bearer(settings), [observation, organization("store3")])
     assert client.get("/fhir/Patient", headers=bearer(settings)).status_code == 200  # audited
     with engine.connect() as conn:
-        assert read_version(conn) == before
+        assert read_version(conn)[0] == before
 
 
 def test_reads_are_decided_by_the_set_and_a_stale_one_is_not_believed(
@@ -287,21 +273,30 @@ def test_reads_are_decided_by_the_set_and_a_stale_one_is_not_believed(
         assert visible_patients.visible_set(conn, policy, "Observation") != built
 
 
-def test_the_counter_made_again_does_not_repeat_versions(tmp_path: Path) -> None:
+def test_the_counter_made_again_does_not_repeat_versions(fresh_url: str) -> None:
     """A downgrade and upgrade under a running server must not bring back a version a set was
     built at: the counter starts from a random value."""
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'again.db'}")
+    engine = create_db_engine(fresh_url)
     upgrade(engine)
     with engine.connect() as conn:
-        first = read_version(conn)
+        first = read_version(conn)[0]
     downgrade(engine, "0010")
     with engine.connect() as conn:
-        triggers = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
-        assert triggers.all() == []
+        assert "access_version" not in inspect(conn).get_table_names()
     upgrade(engine)
     with engine.connect() as conn:
-        assert read_version(conn) != first
+        assert read_version(conn)[0] != first
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'again.db'}"
+        return
+    with throwaway_postgres(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
 
 
 def test_a_set_holds_over_time_until_a_consent_rule_starts(

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Integer,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     bindparam,
     column,
     exists,
+    func,
     select,
     table,
 )
@@ -45,21 +47,36 @@ access_version = table(_TABLE, column("value"))
 
 
 def current_version() -> Any:
-    """The version, as a scalar subquery: read in the snapshot of the statement it is part of."""
-    return select(access_version.c.value).scalar_subquery()
+    """The version, as a scalar subquery: read in the snapshot of the statement it is part of
+    (the sum of the counter's rows: one on SQLite, `SHARDS` on PostgreSQL)."""
+    return select(func.sum(access_version.c.value)).scalar_subquery()
 
 
-def read_version(conn: Connection) -> int:
-    """The version in a snapshot of its own (outside a transaction) or the transaction's. On
-    the DB-API cursor: SQLAlchemy's execution costs about ten times the statement."""
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def read_version(conn: Connection) -> tuple[int, bool]:
+    """The version in the snapshot of a statement of its own (SQLite outside a transaction,
+    PostgreSQL at READ COMMITTED) or of the transaction, and whether that snapshot's access
+    data are committed data only, so a set may be built from it (SQLite: no transaction
+    open; PostgreSQL: this transaction has not changed access data, `_FLAG`). On the DB-API
+    cursor: SQLAlchemy's execution costs about ten times the statement."""
+    dbapi: Any = conn.connection.dbapi_connection
+    cursor = dbapi.cursor()
     try:
-        return int(cursor.execute(_READ).fetchone()[0])
+        if conn.dialect.name == "sqlite":
+            version = cursor.execute(_READ).fetchone()[0]
+            return int(version), not dbapi.in_transaction
+        cursor.execute(_READ_PG)
+        version, clean = cursor.fetchone()
+        return int(version), bool(clean)
     finally:
         cursor.close()
 
 
-_READ = f"SELECT value FROM {_TABLE}"
+_READ = f"SELECT sum(value) FROM {_TABLE}"
+_READ_PG = (
+    "SELECT sum(value), txid_current_if_assigned() IS NULL OR current_setting("
+    f"'carebridge.access_changed', true) IS DISTINCT FROM txid_current_if_assigned()::text "
+    f"FROM {_TABLE}"
+)
 
 
 @lru_cache(maxsize=64)
@@ -90,8 +107,10 @@ def _trigger_names() -> list[tuple[str, str, str, str]]:
     return found
 
 
-def create_statements() -> list[str]:
-    """SQLite DDL: the counter's table, its row, and the triggers."""
+def create_statements(dialect: str = "sqlite") -> list[str]:
+    """DDL: the counter's table, its rows, and the triggers."""
+    if dialect == "postgresql":
+        return _create_postgresql()
     statements = [
         f"CREATE TABLE {_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)",
         # from a random value: a table created again (a downgrade and upgrade under a running
@@ -106,18 +125,62 @@ def create_statements() -> list[str]:
     return statements
 
 
-def drop_statements() -> list[str]:
+def drop_statements(dialect: str = "sqlite") -> list[str]:
+    if dialect == "postgresql":
+        return [
+            *(f"DROP TRIGGER {name} ON {on_table}" for name, _, on_table, _ in _trigger_names()),
+            f"DROP FUNCTION {_BUMP_FUNCTION}()",
+            f"DROP TABLE {_TABLE}",
+        ]
     return [f"DROP TRIGGER {name}" for name, *_ in _trigger_names()] + [f"DROP TABLE {_TABLE}"]
+
+
+# PostgreSQL: writers run concurrently, and a transaction that increments a row holds its lock
+# until it commits. Each transaction increments once (a transaction-local setting marks it),
+# one of `SHARDS` rows chosen by its backend, so concurrent writers rarely wait on each other;
+# the version is the rows' sum, which counts the committed transactions that changed access
+# data, and two snapshots that see the same count see the same ones (a snapshot sees every
+# transaction committed before it, and none after).
+SHARDS = 16
+_BUMP_FUNCTION = "access_version_bump"
+_FLAG = "carebridge.access_changed"
+
+
+def _create_postgresql() -> list[str]:
+    statements = [
+        f"CREATE TABLE {_TABLE} (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)",
+        f"INSERT INTO {_TABLE} (id, value) SELECT s, 0 FROM generate_series(0, {SHARDS - 1}) s",
+        f"UPDATE {_TABLE} SET value = floor(random() * 4e18)::bigint WHERE id = 0",
+        f"""CREATE FUNCTION {_BUMP_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('{_FLAG}', true) IS DISTINCT FROM txid_current()::text THEN
+        UPDATE {_TABLE} SET value = value + 1 WHERE id = pg_backend_pid() % {SHARDS};
+        PERFORM set_config('{_FLAG}', txid_current()::text, true);
+    END IF;
+    RETURN NULL;
+END $$""",
+    ]
+    for name, event, on_table, when in _trigger_names():
+        condition = f" WHEN ({when})" if when else ""
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER {event} ON {on_table} FOR EACH ROW{condition} "
+            f"EXECUTE FUNCTION {_BUMP_FUNCTION}()"
+        )
+    return statements
 
 
 # -- sets of visible patients (visible_patients.py) -----------------------------------------------
 # One TEMP table per connection: the sets materialized on it, each a (set_id, patient) range.
 VISIBLE_TABLE = "visible_patients"
-CREATE_VISIBLE = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {VISIBLE_TABLE} (set_id INTEGER NOT NULL, "
-    "patient_id TEXT NOT NULL, PRIMARY KEY (set_id, patient_id)) WITHOUT ROWID"
+_VISIBLE_COLUMNS = (
+    "(set_id INTEGER NOT NULL, patient_id TEXT NOT NULL, PRIMARY KEY (set_id, patient_id))"
 )
-visible_patients = table(VISIBLE_TABLE, column("set_id"), column("patient_id"), schema="temp")
+CREATE_VISIBLE = {
+    "sqlite": f"CREATE TEMP TABLE IF NOT EXISTS {VISIBLE_TABLE} {_VISIBLE_COLUMNS} WITHOUT ROWID",
+    "postgresql": f"CREATE TEMP TABLE IF NOT EXISTS {VISIBLE_TABLE} {_VISIBLE_COLUMNS}",
+}
+# unqualified: both databases look a name up among the connection's temporary tables first
+visible_patients = table(VISIBLE_TABLE, column("set_id"), column("patient_id"))
 KNOWN_SET, KNOWN_VERSION = "known_set", "known_version"  # their bound parameters
 
 
@@ -127,7 +190,7 @@ def in_known_set(known: KnownVisible, patient: ColumnElement[str]) -> ColumnElem
     reads it once per statement."""
     rows = visible_patients.alias("known_visible")
     return and_(
-        current_version() == bindparam(KNOWN_VERSION, known.version, type_=Integer()),
+        current_version() == bindparam(KNOWN_VERSION, known.version, type_=BigInteger()),
         exists().where(
             rows.c.set_id == bindparam(KNOWN_SET, known.set_id, type_=Integer()),
             rows.c.patient_id == patient,

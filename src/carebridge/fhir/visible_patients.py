@@ -35,7 +35,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 
 from carebridge.fhir.access_version import (
     CREATE_VISIBLE,
@@ -96,15 +96,16 @@ def known_visible(conn: Connection, policy: PatientPolicy, res_type: str) -> Kno
     """The set of the patients whose `res_type` data `policy` lets its user see, to use on
     `conn` for a search's statements, built or materialized here when due; None when there is
     none (then the policy is decided per row)."""
-    asked = _asked(policy, res_type) if conn.dialect.name == "sqlite" else None
+    asked = _asked(policy, res_type)
     if asked is None:
         return None
     key, at = asked
     sets = _sets(conn.engine)
     entry = _entry(sets, key)
-    if _in_transaction(conn):  # own writes may be in its snapshot
-        return _already_held(conn, entry, res_type, at)
-    built = _current(conn, sets, key, entry, read_version(conn), policy)
+    version, clean = read_version(conn)
+    if not clean:  # own writes may be in the snapshot: only a set held already, if current
+        return _already_held(conn, entry, res_type, at, version)
+    built = _current(conn, sets, key, entry, version, policy)
     if built is None:
         return None
     set_id, patients = built[1]
@@ -118,7 +119,7 @@ def visible_set(conn: Connection, policy: PatientPolicy, res_type: str) -> Visib
     which checks its version in the statement that reads the row (then `saw_version`): the
     set as last built, without I/O; when there is none, built here when due (as for a
     search)."""
-    asked = _asked(policy, res_type) if conn.dialect.name == "sqlite" else None
+    asked = _asked(policy, res_type)
     if asked is None:
         return None
     key, at = asked
@@ -126,9 +127,10 @@ def visible_set(conn: Connection, policy: PatientPolicy, res_type: str) -> Visib
     entry = _entry(sets, key)
     if entry is not None and entry.built is not None and entry.holds_at(at):
         return VisibleSet(entry.version, entry.built[1])
-    if _in_transaction(conn):
+    version, clean = read_version(conn)
+    if not clean:
         return None
-    built = _current(conn, sets, key, entry, read_version(conn), policy)
+    built = _current(conn, sets, key, entry, version, policy)
     return None if built is None else VisibleSet(built[0], built[1][1])
 
 
@@ -158,10 +160,6 @@ def _asked(policy: PatientPolicy, res_type: str) -> tuple[_Key, datetime] | None
     if not covers(policy.relationships):
         return None
     return (replace(policy, at=_NO_TIME), res_type), _naive(policy.at)
-
-
-def _in_transaction(conn: Connection) -> bool:
-    return bool(getattr(conn.connection.dbapi_connection, "in_transaction", True))
 
 
 def _entry(sets: _Sets, key: _Key) -> _Entry | None:
@@ -204,15 +202,13 @@ def _current(
 
 
 def _already_held(
-    conn: Connection, entry: _Entry | None, res_type: str, at: datetime
+    conn: Connection, entry: _Entry | None, res_type: str, at: datetime, version: int
 ) -> KnownVisible | None:
-    """Inside a transaction: the set the connection holds already, if it holds at `at` and
-    is of the version the transaction sees."""
+    """With writes of the connection's own pending: the set the connection holds already, if
+    it holds at `at` and is of the `version` the transaction sees."""
     if entry is None or entry.built is None or entry.built[0] not in _materialized(conn):
         return None
-    if not entry.holds_at(at):
-        return None
-    if read_version(conn) != entry.version:
+    if not entry.holds_at(at) or version != entry.version:
         return None
     return KnownVisible(entry.built[0], entry.version, res_type)
 
@@ -247,13 +243,14 @@ def _build(
     if candidates is None:
         return None
     candidate = candidates.subquery("candidate")
+    sqlite = conn.dialect.name == "sqlite"
     statement = select(
         current_version(),
-        func.json_group_array(candidate.c.patient_id),
+        (func.json_group_array if sqlite else func.array_agg)(candidate.c.patient_id),
         *_boundaries(policy),
     ).where(allowed_of_type(policy, candidate.c.patient_id, res_type))
     version, patients, next_start, first_end = conn.execute(statement).one()
-    listed: list[str] = orjson.loads(patients)
+    listed: list[str] = orjson.loads(patients) if sqlite else list(patients or ())
     if int(version) != entry.version or len(listed) > MAX_SET:
         entry.uses = -(1 << 30)  # not again at this version
         return None
@@ -294,22 +291,49 @@ def _materialized(conn: Connection) -> set[int]:
 
 
 def _materialize(conn: Connection, set_id: int, patients: frozenset[str], live: set[int]) -> None:
-    """Insert the set's rows into the connection's TEMP table, dropping sets no longer kept,
-    and commit: a TEMP table is the connection's own (no lock on the database file). Only
-    outside a transaction (the caller checks), so the commit ends nothing of the request's."""
+    """Insert the set's rows into the connection's TEMP table, dropping sets no longer kept.
+    SQLite: then commit (the caller checked that no transaction is open, so the commit ends
+    nothing of the request's; a TEMP table takes no lock on the database file). PostgreSQL:
+    in the request's transaction; if it rolls back, so do the rows, and the connection is
+    marked as holding none (`_forget_on_rollback`)."""
     dbapi: Any = conn.connection.dbapi_connection
     held = _materialized(conn)
+    stale = sorted(held - live)
     cursor = dbapi.cursor()
     try:
-        cursor.execute(CREATE_VISIBLE)
-        for stale in held - live:
-            cursor.execute(f"DELETE FROM temp.{VISIBLE_TABLE} WHERE set_id = ?", (stale,))
-            held.discard(stale)
-        cursor.executemany(
-            f"INSERT OR IGNORE INTO temp.{VISIBLE_TABLE} (set_id, patient_id) VALUES (?, ?)",
-            [(set_id, p) for p in patients],
-        )
-        dbapi.commit()
+        if conn.dialect.name == "sqlite":
+            cursor.execute(CREATE_VISIBLE["sqlite"])
+            cursor.executemany(
+                f"DELETE FROM {VISIBLE_TABLE} WHERE set_id = ?", [(s,) for s in stale]
+            )
+            cursor.executemany(
+                f"INSERT OR IGNORE INTO {VISIBLE_TABLE} (set_id, patient_id) VALUES (?, ?)",
+                [(set_id, p) for p in patients],
+            )
+            dbapi.commit()
+        else:
+            _forget_on_rollback(conn.engine)
+            cursor.execute(CREATE_VISIBLE["postgresql"])
+            cursor.execute(f"DELETE FROM {VISIBLE_TABLE} WHERE set_id = ANY(%s)", (stale,))
+            cursor.execute(
+                f"INSERT INTO {VISIBLE_TABLE} (set_id, patient_id) "
+                "SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                (set_id, list(patients)),
+            )
     finally:
         cursor.close()
+    held.difference_update(stale)
     held.add(set_id)
+
+
+def _forget_on_rollback(engine: Engine) -> None:
+    """On PostgreSQL a set's rows live in the transaction that inserted them until it commits:
+    when a transaction (or a savepoint) rolls back, the connection is marked as holding no set
+    (`_materialized`), so the next search inserts them again."""
+    if not event.contains(engine, "rollback", _forget):
+        event.listen(engine, "rollback", _forget)
+        event.listen(engine, "rollback_savepoint", _forget)
+
+
+def _forget(conn: Connection, *_: Any) -> None:
+    conn.info.pop(VISIBLE_TABLE, None)

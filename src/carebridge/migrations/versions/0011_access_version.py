@@ -1,7 +1,7 @@
 """The version of the access data, and `search_access` indexed by actor (ADR 0017).
 
-On SQLite, `access_version` holds one counter that triggers increment, in the writing
-transaction, on every change of the rows a policy is decided from (fhir/access_version.py):
+`access_version` holds a counter (PostgreSQL: a row per shard) that triggers increment, in the
+writing transaction, on every change of the rows a policy is decided from (fhir/access_version.py):
 `search_access`, `search_consent`, and the reference rows of the relationship resources that
 are not summarized per patient (Encounter). A set of visible patients built at one version is
 believed only by a statement that reads the same version (fhir/visible_patients.py).
@@ -28,13 +28,11 @@ _ACTOR = "ix_search_access_actor"
 
 def upgrade() -> None:
     op.create_index(_ACTOR, "search_access", ["actor_type", "actor_id", "param", "patient_id"])
-    if op.get_bind().dialect.name == "sqlite":
-        for statement in create_statements():
-            op.execute(statement)
+    for statement in create_statements(op.get_bind().dialect.name):
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for statement in drop_statements():
-            op.execute(statement)
+    for statement in drop_statements(op.get_bind().dialect.name):
+        op.execute(statement)
     op.drop_index(_ACTOR, table_name="search_access")
