@@ -50,6 +50,16 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty, unmigrated database of each backend (for tests of migrations)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    with throwaway_postgres(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
+
+
 @contextmanager
 def throwaway_postgres(admin_url: str) -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database, dropped afterwards."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +39,7 @@ from tests.access.consent_population import (
     ref,
     visible_ids,
 )
-from tests.conftest import bearer, throwaway_postgres
+from tests.conftest import bearer
 
 PHARMACIST = "Practitioner/pharm"
 
@@ -287,16 +286,6 @@ def test_the_counter_made_again_does_not_repeat_versions(fresh_url: str) -> None
     with engine.connect() as conn:
         assert read_version(conn)[0] != first
     engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'again.db'}"
-        return
-    with throwaway_postgres(request.getfixturevalue("postgres_admin_url")) as url:
-        yield url
 
 
 def test_a_set_holds_over_time_until_a_consent_rule_starts(

@@ -1,10 +1,11 @@
-"""The version of the access data on SQLite: a counter of changes to what policies read (ADR 0017).
+"""The version of the access data: a counter of changes to what policies read (ADR 0017).
 
 A user's policy (search/policy_sql.py `_allowed`) is decided from three tables: the patients'
 summary rows (`search_access`), their Consent rules (`search_consent`) and the reference rows of
 the relationship resources that are not summarized per patient (`VERSIONED_LINK_TYPES`, in
-`search_reference`). Triggers on those tables increment the single row of `access_version` on
-every insert, update and delete, inside the writing transaction: whatever path writes the rows
+`search_reference`). Triggers on those tables increment `access_version` (SQLite: its single
+row; PostgreSQL: one of `SHARDS` rows, once per transaction) on every insert, update and
+delete, inside the writing transaction: whatever path writes the rows
 (a request, a load, a reindex, a migration), the counter changes with them, and a rolled-back
 write rolls its increment back too. Two snapshots that read the same version therefore decide
 every policy the same way (for the same policy time), which is what lets a set of visible
@@ -13,8 +14,6 @@ patients built in one snapshot be used in another (visible_patients.py).
 The triggers are created by migration 0011 from `create_statements`; changing the tables or
 types here needs a migration that drops and creates them again. A policy whose relationships
 read another kind of reference row is not covered (`covers`) and never uses a set.
-
-PostgreSQL has no counter: it decides every policy per row (within the access target there).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class PatientPolicy:
 class KnownVisible(NamedTuple):
     """A set of patients whose `res_type` data a policy lets its user see, held by the
     connection as `set_id` and built at access-data version `version` (visible_patients.py,
-    SQLite): the policy's SQL for that type asks it before the patients' facts."""
+    ADR 0017): the policy's SQL for that type asks it before the patients' facts."""
 
     set_id: int
     version: int

@@ -1,11 +1,12 @@
-"""Sets of the patients whose data of a type a policy lets its user see, on SQLite (ADR 0017).
+"""Sets of the patients whose data of a type a policy lets its user see (ADR 0017).
 
 A search under a user's policy decides each candidate row from the patient's facts, with
-correlated lookups (search/policy_sql.py): on SQLite that costs 1 to 2.5 µs per candidate, as
-much as the search's own work. Within one version of the access data (access_version.py) and one
-policy (its minute included) the answer per patient and type does not change, so after a policy
-has been used for a type at a version (`BUILD_AFTER` requests) the set of the patients whose
-data of that type it lets its user see is built once, by that same per-row SQL
+correlated lookups (search/policy_sql.py): 1 to 2.5 µs per candidate on SQLite (as much as the
+search's own work), about 10 µs on PostgreSQL. Within one version of the access data
+(access_version.py) and one policy (its minute included) the answer per patient and type does
+not change, so after a policy has been used for a type at a version (`BUILD_AFTER` requests)
+the set of the patients whose data of that type it lets its user see is built once, by that
+same per-row SQL
 (`policy_sql.allowed_of_type`; one statement, one snapshot, which also gives the version), kept
 in the process, and materialized per connection in a TEMP table. A search of that type asks the
 set first (`access_version.in_known_set`) and the per-row policy only for the candidates not in
@@ -13,9 +14,11 @@ it; a read of that type looks its row's patients up in the set.
 
 Safety does not depend on this module noticing changes: the statement that uses a set compares
 the set's version with the one in its own snapshot, and where they differ the set says nothing
-and every row is decided per row as without it. Sets are built and materialized only outside a
-transaction, so from committed data; inside one (a write request) a set already materialized
-on the connection may still be used, under the same version check.
+and every row is decided per row as without it. Sets are built only from committed access
+data (`access_version.read_version`: SQLite outside a transaction, PostgreSQL while the
+transaction has not changed access data); otherwise a set the connection holds already may
+still be used, under the same version check. SQLite commits a set's rows in their own
+transaction; PostgreSQL inserts them in the request's, and forgets them if it rolls back.
 
 A set starts from the patients the summary rows link to the user's actors or whose rules name
 them (`policy_sql.set_candidates`); patients related only by kinds not summarized per patient
@@ -96,12 +99,10 @@ def known_visible(conn: Connection, policy: PatientPolicy, res_type: str) -> Kno
     """The set of the patients whose `res_type` data `policy` lets its user see, to use on
     `conn` for a search's statements, built or materialized here when due; None when there is
     none (then the policy is decided per row)."""
-    asked = _asked(policy, res_type)
-    if asked is None:
+    found = _looked_up(conn, policy, res_type)
+    if found is None:
         return None
-    key, at = asked
-    sets = _sets(conn.engine)
-    entry = _entry(sets, key)
+    sets, key, at, entry = found
     version, clean = read_version(conn)
     if not clean:  # own writes may be in the snapshot: only a set held already, if current
         return _already_held(conn, entry, res_type, at, version)
@@ -119,12 +120,10 @@ def visible_set(conn: Connection, policy: PatientPolicy, res_type: str) -> Visib
     which checks its version in the statement that reads the row (then `saw_version`): the
     set as last built, without I/O; when there is none, built here when due (as for a
     search)."""
-    asked = _asked(policy, res_type)
-    if asked is None:
+    found = _looked_up(conn, policy, res_type)
+    if found is None:
         return None
-    key, at = asked
-    sets = _sets(conn.engine)
-    entry = _entry(sets, key)
+    sets, key, at, entry = found
     if entry is not None and entry.built is not None and entry.holds_at(at):
         return VisibleSet(entry.version, entry.built[1])
     version, clean = read_version(conn)
@@ -139,12 +138,28 @@ def saw_version(
 ) -> None:
     """A read under `policy` found the access data at `version`, not at the version of the
     set `seen` it was given: the set is left for one built when due at `version`."""
-    sets = _sets(conn.engine)
-    key = (replace(policy, at=_NO_TIME), res_type)
+    asked = _asked(policy, res_type)
+    if asked is None:
+        return
+    sets, key = _sets(conn.engine), asked[0]
     with _lock:
         entry = sets.get(key)
         if entry is not None and entry.version == seen.version and version != seen.version:
             sets[key] = _Entry(version, uses=1)
+
+
+def _looked_up(
+    conn: Connection, policy: PatientPolicy, res_type: str
+) -> tuple[_Sets, _Key, datetime, _Entry | None] | None:
+    """The engine's sets, the key of `policy` and `res_type` among them, the policy's time as
+    the rules' times are stored, and the entry kept for the key; None when no set is kept for
+    them."""
+    asked = _asked(policy, res_type)
+    if asked is None:
+        return None
+    key, at = asked
+    sets = _sets(conn.engine)
+    return sets, key, at, _entry(sets, key)
 
 
 @lru_cache(maxsize=1024)

@@ -4,11 +4,8 @@ delete, and the fills of migrations 0008 and 0009."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
 from carebridge.access.roles import PAYMENT_LINKS, TREATMENT_LINKS
@@ -19,7 +16,6 @@ from carebridge.fhir.search.extract import index_rows
 from carebridge.fhir.store import FhirStore
 from carebridge.fhir.tables import search_access
 from carebridge.kit.db import create_db_engine
-from tests.conftest import throwaway_postgres
 
 PATIENT: dict[str, Any] = {
     "resourceType": "Patient",
@@ -184,16 +180,6 @@ class TestStore:
         write(engine, CONSENT)
         write(engine, CONSENT, method=Method.DELETE)
         assert {r[0] for r in stored(engine)} == {"Patient"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'v5.db'}"
-        return
-    with throwaway_postgres(request.getfixturevalue("postgres_admin_url")) as url:
-        yield url
 
 
 def test_migration_0008_fills_the_rows_writes_would_have(fresh_url: str) -> None:

@@ -125,7 +125,7 @@ def read_statement(
 @lru_cache(maxsize=256)
 def row_statement(res_type: str, params: tuple[str, ...] | None) -> Select[Any]:
     """The resource `res_type`/`res_id` (bound as `res_id`) as `select(resource)` returns it,
-    with the version of the access data in the statement's snapshot (`VERSION`, SQLite:
+    with the version of the access data in the statement's snapshot (`VERSION`,
     access_version.py) and, for a type other than Patient, the `patients` whose compartment it
     is in through `params` (as in `read_statement`): a read decided by a set of visible
     patients (visible_patients.py) needs no more."""

@@ -74,7 +74,7 @@ def policy_condition(
     """The rows of `row` (the `resource` table or an alias of it) of `types` (none: any type)
     that `policy` lets its user see. Conditions on `resource` itself are built once per policy
     and types (a user's requests within a minute share one policy) and reused. With `known`
-    (SQLite, ADR 0017) and `types` its type alone, a patient in that set of the policy's
+    (ADR 0017) and `types` its type alone, a patient in that set of the policy's
     visible patients is decided by it, the others per row."""
     if known is not None and tuple(types) != (known.res_type,):
         known = None
@@ -354,7 +354,7 @@ def _actor_kinds(policy: PatientPolicy) -> tuple[str, ...]:
     return tuple(kind for kind, _ in _actors_by_kind(policy))
 
 
-# -- a set of visible patients (SQLite, visible_patients.py, ADR 0017) -------------------------
+# -- a set of visible patients (visible_patients.py, ADR 0017) ---------------------------------
 def set_candidates(policy: PatientPolicy) -> Select[Any] | CompoundSelect[Any] | None:
     """The patients a set of `policy`'s visible patients is built from: those the summary rows
     link to one of the actors through one of the policy's summarized kinds, and those a rule
